@@ -1,0 +1,45 @@
+# Thin wrapper over CMake presets. `make run` and `make test` are the README's contract.
+.PHONY: all deps build build-asan run test test-unit bench format coverage clean
+
+JOBS ?= $(shell nproc)
+ARGS ?=
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target fetchd
+
+build-asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+
+# The embedded service: SQLite file ./fetchd.db, API on http://127.0.0.1:8000.
+run: build
+	./build/fetchd serve $(ARGS)
+
+# Every test (unit, contract, integration) against the ASan+UBSan build.
+test: build build-asan
+	@cd build/asan && ctest --output-on-failure -j $(JOBS) $(if $(LABEL),-L $(LABEL),)
+
+bench: build
+	@bench/run
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+coverage: deps
+	@cmake --preset coverage >/dev/null
+	@cmake --build --preset coverage -j $(JOBS)
+	@find build/cov -name '*.gcda' -delete
+	@cd build/cov && ctest -j $(JOBS) --output-on-failure
+	@mkdir -p build/coverage
+	@gcovr --root . --filter src/ --object-directory build/cov --print-summary \
+	  --html-details build/coverage/index.html --txt build/coverage/summary.txt
+	@echo "HTML report: build/coverage/index.html"
+
+clean:
+	rm -rf build

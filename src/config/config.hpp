@@ -1,0 +1,31 @@
+// Resolved configuration: one field per option of the option table (config/options.cpp).
+// Values come from flags > environment (FETCHD_*) > TOML file (--config) > defaults.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace fetchd {
+
+struct Config {
+  std::string listen = "127.0.0.1:8000";  // host:port; port 0 picks a free one
+  std::string db = "sqlite://./fetchd.db";
+  std::string log_level = "info";   // trace|debug|info|warn|error|off
+  std::string log_format = "text";  // text|json
+
+  std::chrono::seconds auth_token_ttl{24 * 3600};
+  bool auth_open_registration = true;
+
+  std::uint64_t http_max_body_bytes = 1024 * 1024;
+  std::uint64_t http_max_header_bytes = 16 * 1024;
+  std::uint64_t http_max_connections = 10000;
+  std::chrono::milliseconds http_header_timeout{10'000};  // to receive a request's headers
+  std::chrono::milliseconds http_body_timeout{30'000};    // to receive its body
+  std::chrono::milliseconds http_idle_timeout{60'000};    // keep-alive between requests
+  unsigned http_threads = 0;                              // 0: one per core
+
+  bool fetch_allow_private = false;
+};
+
+}  // namespace fetchd

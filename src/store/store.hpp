@@ -1,0 +1,81 @@
+// The Store owns all persistent state: users, tokens, tasks, jobs and data. One interface,
+// several backends (sqlite/ now, postgres/ later); every backend passes the same contract
+// suite (tests/contract/store_contract_test.cpp). Backends translate their own errors at this
+// boundary: a unique violation is kConflict, a lost or busy database is kUnavailable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "core/job.hpp"
+#include "core/task.hpp"
+#include "core/time.hpp"
+#include "core/user.hpp"
+
+namespace fetchd {
+
+// A token as stored: only a hash of the secret the client holds.
+struct TokenRecord {
+  std::string hash;  // hex SHA-256 of the bearer token
+  UserId user_id = 0;
+  TimePoint created_at{};
+  TimePoint expires_at{};
+};
+
+struct TaskQuery {
+  std::optional<UserId> owner;  // nullopt: every user's tasks (admin)
+  std::optional<TaskId> after;  // keyset pagination: ids strictly greater than this
+  std::size_t limit = 100;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::int64_t> next_after;  // pass as `after` to get the next page; none at end
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies the migrations not yet recorded in schema_migrations, in order, each in its own
+  // transaction. Returns the names of those applied now (empty when up to date).
+  virtual Result<std::vector<std::string>> migrate() = 0;
+  // Names of every migration the binary knows and whether it is applied.
+  virtual Result<std::vector<std::pair<std::string, bool>>> migration_status() = 0;
+  // Cheap round trip, for /readyz.
+  virtual Result<void> ping() = 0;
+
+  // Users. create_user: kConflict when the username is taken.
+  virtual Result<User> create_user(const NewUser& user, TimePoint now) = 0;
+  virtual Result<User> get_user(UserId id) = 0;                         // kNotFound
+  virtual Result<User> find_user_by_name(const std::string& name) = 0;  // kNotFound
+  virtual Result<void> set_password_hash(UserId id, const std::string& hash) = 0;
+
+  // Tokens. find_token_user: the user of an unexpired token, else kNotFound.
+  virtual Result<void> create_token(const TokenRecord& token) = 0;
+  virtual Result<User> find_token_user(const std::string& hash, TimePoint now) = 0;
+  virtual Result<void> delete_token(const std::string& hash) = 0;
+  // Revokes every token of a user except `keep_hash` (empty: all). Returns how many went.
+  virtual Result<std::int64_t> delete_user_tokens(UserId id, const std::string& keep_hash) = 0;
+  virtual Result<std::int64_t> delete_expired_tokens(TimePoint now) = 0;
+
+  // Tasks. Ownership is checked by the caller (the API); the store only stores.
+  virtual Result<Task> create_task(UserId owner, const TaskSpec& spec, TimePoint now) = 0;
+  virtual Result<Task> get_task(TaskId id) = 0;                       // kNotFound
+  virtual Result<Page<Task>> list_tasks(const TaskQuery& query) = 0;  // ascending id
+  virtual Result<Task> update_task(TaskId id, const TaskSpec& spec, TimePoint now) = 0;
+  // Deletes the task with its jobs and data. kNotFound when absent.
+  virtual Result<void> delete_task(TaskId id) = 0;
+  // consecutive_failures = 0 (lifts suspension). Returns the updated task.
+  virtual Result<Task> reset_attempts(TaskId id, TimePoint now) = 0;
+  virtual Result<Task> set_paused(TaskId id, bool paused, TimePoint now) = 0;
+  virtual Result<std::int64_t> count_tasks(std::optional<UserId> owner) = 0;
+};
+
+}  // namespace fetchd
