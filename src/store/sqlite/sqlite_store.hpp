@@ -1,0 +1,30 @@
+// The embedded Store: one SQLite file in WAL mode, foreign keys on, a busy timeout, prepared
+// statements only, migrations embedded in the binary (store/sqlite/migrations/*.sql).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/store.hpp"
+
+namespace fetchd {
+
+struct SqliteOptions {
+  std::chrono::milliseconds busy_timeout{5000};
+  unsigned read_connections = 4;  // readers run in parallel with the one writer (WAL)
+};
+
+// "sqlite://./fetchd.db" -> "./fetchd.db", "sqlite:///abs/path" -> "/abs/path",
+// "sqlite://rel/path" -> "rel/path", "sqlite://:memory:" -> ":memory:". nullopt when the
+// scheme is not sqlite:// or the path is empty.
+std::optional<std::string> sqlite_path_from_url(std::string_view url);
+
+// Opens (creating the file if needed) the database at `path` (":memory:" for a private
+// in-memory database, used by tests). kUnavailable with a clear message when it cannot be
+// opened. Does not migrate: call migrate().
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options = {});
+
+}  // namespace fetchd
