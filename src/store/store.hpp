@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -53,22 +54,33 @@ class Store {
 
   // Users. create_user: kConflict when the username is taken.
   virtual Result<User> create_user(const NewUser& user, TimePoint now) = 0;
-  virtual Result<User> get_user(UserId id) = 0;                         // kNotFound
-  virtual Result<User> find_user_by_name(const std::string& name) = 0;  // kNotFound
-  virtual Result<void> set_password_hash(UserId id, const std::string& hash) = 0;
+  virtual Result<User> get_user(UserId id) = 0;                                    // kNotFound
+  virtual Result<User> find_user_by_name(const std::string& name) = 0;             // kNotFound
+  virtual Result<void> set_password_hash(UserId id, const std::string& hash) = 0;  // kNotFound
+  // Deletes the user with their tokens and tasks (and so the tasks' jobs and data). kNotFound.
+  // Not pure only so that test doubles written before it existed still compile; every real
+  // backend overrides it (the contract suite checks).
+  virtual Result<void> delete_user(UserId /*id*/) {
+    return fail(ErrorCode::kInternal, "delete_user is not implemented by this store");
+  }
 
   // Tokens. find_token_user: the user of an unexpired token, else kNotFound.
+  // create_token: kConflict when the hash exists, kNotFound when the user does not.
   virtual Result<void> create_token(const TokenRecord& token) = 0;
   virtual Result<User> find_token_user(const std::string& hash, TimePoint now) = 0;
-  virtual Result<void> delete_token(const std::string& hash) = 0;
+  virtual Result<void> delete_token(const std::string& hash) = 0;  // idempotent
   // Revokes every token of a user except `keep_hash` (empty: all). Returns how many went.
   virtual Result<std::int64_t> delete_user_tokens(UserId id, const std::string& keep_hash) = 0;
+  // Deletes the tokens with expires_at <= now (the ones find_token_user no longer accepts).
   virtual Result<std::int64_t> delete_expired_tokens(TimePoint now) = 0;
 
   // Tasks. Ownership is checked by the caller (the API); the store only stores.
+  // create_task: kNotFound when the owner does not exist.
   virtual Result<Task> create_task(UserId owner, const TaskSpec& spec, TimePoint now) = 0;
-  virtual Result<Task> get_task(TaskId id) = 0;                       // kNotFound
-  virtual Result<Page<Task>> list_tasks(const TaskQuery& query) = 0;  // ascending id
+  virtual Result<Task> get_task(TaskId id) = 0;  // kNotFound
+  // Ascending id; at most query.limit items (kInvalid when 0); next_after only when more exist.
+  virtual Result<Page<Task>> list_tasks(const TaskQuery& query) = 0;
+  // Replaces the spec and sets updated_at = now; the engine's state is kept. kNotFound.
   virtual Result<Task> update_task(TaskId id, const TaskSpec& spec, TimePoint now) = 0;
   // Deletes the task with its jobs and data. kNotFound when absent.
   virtual Result<void> delete_task(TaskId id) = 0;

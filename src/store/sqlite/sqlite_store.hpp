@@ -14,7 +14,8 @@ namespace fetchd {
 
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
-  unsigned read_connections = 4;  // readers run in parallel with the one writer (WAL)
+  unsigned read_connections = 4;  // readers run in parallel with the one writer (WAL);
+                                  // ":memory:" always uses one connection for everything
 };
 
 // "sqlite://./fetchd.db" -> "./fetchd.db", "sqlite:///abs/path" -> "/abs/path",
@@ -25,6 +26,7 @@ std::optional<std::string> sqlite_path_from_url(std::string_view url);
 // Opens (creating the file if needed) the database at `path` (":memory:" for a private
 // in-memory database, used by tests). kUnavailable with a clear message when it cannot be
 // opened. Does not migrate: call migrate().
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options = {});
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path,
+                                                 SqliteOptions options = {});
 
 }  // namespace fetchd

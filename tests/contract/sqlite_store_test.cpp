@@ -1,0 +1,376 @@
+// What only the SQLite backend has, beyond the Store contract: URL parsing, open errors, WAL,
+// the jobs/data schema the engine will write (cascades, unique run per due time, indexes),
+// error translation, per-migration transactions. Uses a second raw connection where the
+// Store interface cannot reach (jobs, data, engine state).
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/embedded_file.hpp"
+#include "store/sqlite/sqlite_connection.hpp"
+#include "store/sqlite/sqlite_migrator.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace fetchd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::int64_t kNowMs = 1'672'868'498'930;
+
+template <typename T>
+T must(Result<T> result, const std::string& what) {
+  if (!result) {
+    throw std::runtime_error(what + " failed: " + result.error().message + " [" +
+                             result.error().internal + "]");
+  }
+  if constexpr (!std::is_void_v<T>) return std::move(*result);
+}
+
+// A second, plain connection to the same file, as another process would have.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+      sqlite3_close(db);
+      throw std::runtime_error("cannot open " + path.string());
+    }
+    db_.reset(db);
+    exec("PRAGMA foreign_keys = ON");
+  }
+
+  // The extended result code of running `sql`.
+  int try_exec(const std::string& sql) {
+    const int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, nullptr);
+    return rc == SQLITE_OK ? rc : sqlite3_extended_errcode(db_.get());
+  }
+  void exec(const std::string& sql) {
+    if (try_exec(sql) != SQLITE_OK) {
+      throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_.get()));
+    }
+  }
+  // Every row's columns as text, joined with '|', rows with '\n'.
+  std::string rows(const std::string& sql) {
+    std::string out;
+    auto append = [](void* target, int columns, char** values, char**) {
+      auto& text = *static_cast<std::string*>(target);
+      if (!text.empty()) text += "\n";
+      for (int i = 0; i < columns; ++i) {
+        if (i > 0) text += "|";
+        text += values[i] != nullptr ? values[i] : "NULL";
+      }
+      return 0;
+    };
+    if (sqlite3_exec(db_.get(), sql.c_str(), append, &out, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_.get()));
+    }
+    return out;
+  }
+
+ private:
+  sqlite::DbHandle db_;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device random;
+    path_ = fs::temp_directory_path() / ("fetchd-sqlite-" + std::to_string(random()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+TaskSpec sample_spec() {
+  TaskSpec spec;
+  spec.name = "amazingexpo";
+  spec.url = "https://example.com/php-architecture/";
+  spec.start_time = from_unix_ms(kNowMs);
+  spec.end_time = from_unix_ms(kNowMs + 1'000'000);
+  spec.task_interval = 2;
+  spec.max_attempt = 3;
+  return spec;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = must(open_sqlite_store(path_.string()), "open");
+    must(store_->migrate(), "migrate");
+    user_ = must(store_->create_user({"alice", "h", Role::kUser}, from_unix_ms(kNowMs)), "user");
+    task_ = must(store_->create_task(user_.id, sample_spec(), from_unix_ms(kNowMs)), "task");
+  }
+
+  TempDir dir_;
+  fs::path path_ = dir_.path() / "fetchd.db";
+  std::unique_ptr<Store> store_;
+  User user_;
+  Task task_;
+};
+
+// --- URLs and opening -------------------------------------------------------------------------
+
+TEST(SqlitePathFromUrl, AcceptsTheDocumentedForms) {
+  EXPECT_EQ(sqlite_path_from_url("sqlite://./fetchd.db"), "./fetchd.db");
+  EXPECT_EQ(sqlite_path_from_url("sqlite:///abs/path.db"), "/abs/path.db");
+  EXPECT_EQ(sqlite_path_from_url("sqlite://rel/path.db"), "rel/path.db");
+  EXPECT_EQ(sqlite_path_from_url("sqlite://:memory:"), ":memory:");
+  EXPECT_EQ(sqlite_path_from_url("SQLite://x.db"), "x.db");
+}
+
+TEST(SqlitePathFromUrl, RejectsOtherSchemesAndEmptyPaths) {
+  EXPECT_EQ(sqlite_path_from_url("sqlite://"), std::nullopt);
+  EXPECT_EQ(sqlite_path_from_url("sqlite:/x.db"), std::nullopt);
+  EXPECT_EQ(sqlite_path_from_url("sqlite:x.db"), std::nullopt);
+  EXPECT_EQ(sqlite_path_from_url("postgres://localhost/fetchd"), std::nullopt);
+  EXPECT_EQ(sqlite_path_from_url("./fetchd.db"), std::nullopt);
+  EXPECT_EQ(sqlite_path_from_url(""), std::nullopt);
+}
+
+TEST(SqliteOpen, MissingDirectoryIsUnavailableWithThePath) {
+  TempDir dir;
+  const auto path = (dir.path() / "no" / "such" / "dir" / "fetchd.db").string();
+  auto store = open_sqlite_store(path);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(store.error().message.find(path), std::string::npos) << store.error().message;
+}
+
+TEST(SqliteOpen, FileThatIsNotADatabaseIsUnavailable) {
+  TempDir dir;
+  const auto path = dir.path() / "notes.txt";
+  std::ofstream(path) << std::string(4096, 'x');
+  auto store = open_sqlite_store(path.string());
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(store.error().message.find("not a database"), std::string::npos)
+      << store.error().message;
+}
+
+TEST(SqliteOpen, EmptyPathIsRefused) {
+  auto store = open_sqlite_store("");
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
+}
+
+TEST(SqliteOpen, WorksWithoutReaderConnections) {
+  TempDir dir;
+  SqliteOptions options;
+  options.read_connections = 0;
+  auto store = must(open_sqlite_store((dir.path() / "f.db").string(), options), "open");
+  must(store->migrate(), "migrate");
+  const auto user = must(store->create_user({"u", "h", Role::kUser}, from_unix_ms(0)), "user");
+  EXPECT_EQ(must(store->get_user(user.id), "get_user").username, "u");
+}
+
+TEST_F(SqliteStoreTest, FileIsInWalMode) {
+  RawDb raw(path_);
+  EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.rows("SELECT name FROM schema_migrations"), "0001_init");
+  EXPECT_NE(raw.rows("SELECT applied_at FROM schema_migrations"), "");
+}
+
+// --- the engine's tables ----------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, DeletingATaskDeletesItsJobsAndData) {
+  const auto other = must(store_->create_task(user_.id, sample_spec(), from_unix_ms(0)), "other");
+  RawDb raw(path_);
+  for (const auto id : {task_.id, other.id}) {
+    const auto t = std::to_string(id);
+    raw.exec("INSERT INTO data (task_id, content_hash, body, bytes, records, created_at) VALUES (" +
+             t + ", 'h" + t + "', '[]', 2, 0, 1)");
+    raw.exec("INSERT INTO jobs (task_id, attempt, scheduled_at, status, data_id) VALUES (" + t +
+             ", 1, 1000, 'succeeded', (SELECT id FROM data WHERE task_id = " + t + "))");
+    raw.exec("INSERT INTO jobs (task_id, attempt, scheduled_at, status) VALUES (" + t +
+             ", 1, 3000, 'failed')");
+  }
+  must(store_->delete_task(task_.id), "delete_task");
+  const auto gone = std::to_string(task_.id);
+  EXPECT_EQ(raw.rows("SELECT count(*) FROM jobs WHERE task_id = " + gone), "0");
+  EXPECT_EQ(raw.rows("SELECT count(*) FROM data WHERE task_id = " + gone), "0");
+  const auto kept = std::to_string(other.id);
+  EXPECT_EQ(raw.rows("SELECT count(*) FROM jobs WHERE task_id = " + kept), "2");
+  EXPECT_EQ(raw.rows("SELECT count(*) FROM data WHERE task_id = " + kept), "1");
+
+  // Pruning data leaves the job, without its data.
+  raw.exec("DELETE FROM data WHERE task_id = " + kept);
+  EXPECT_EQ(raw.rows("SELECT count(*) FROM jobs WHERE task_id = " + kept + " AND data_id IS NULL"),
+            "2");
+}
+
+TEST_F(SqliteStoreTest, OneJobPerTaskAndDueTime) {
+  RawDb raw(path_);
+  const auto t = std::to_string(task_.id);
+  raw.exec("INSERT INTO jobs (task_id, scheduled_at) VALUES (" + t + ", 1000)");
+  EXPECT_EQ(raw.try_exec("INSERT INTO jobs (task_id, scheduled_at) VALUES (" + t + ", 1000)"),
+            SQLITE_CONSTRAINT_UNIQUE);
+  EXPECT_EQ(raw.try_exec("INSERT INTO jobs (task_id, scheduled_at) VALUES (" + t + ", 1001)"),
+            SQLITE_OK);
+  EXPECT_EQ(raw.try_exec("INSERT INTO jobs (task_id, scheduled_at, status) VALUES (" + t +
+                         ", 2000, 'exploded')"),
+            SQLITE_CONSTRAINT_CHECK);
+  EXPECT_EQ(raw.try_exec("INSERT INTO jobs (task_id, scheduled_at) VALUES (999999, 5)"),
+            SQLITE_CONSTRAINT_FOREIGNKEY);
+  EXPECT_EQ(raw.rows("SELECT status FROM jobs WHERE task_id = " + t + " ORDER BY id"),
+            "queued\nqueued");
+  raw.exec("INSERT INTO data (task_id, content_hash, body, bytes, created_at) VALUES (" + t +
+           ", 'same', '{}', 2, 1)");
+  EXPECT_EQ(raw.try_exec("INSERT INTO data (task_id, content_hash, body, bytes, created_at) "
+                         "VALUES (" +
+                         t + ", 'same', '{}', 2, 2)"),
+            SQLITE_CONSTRAINT_UNIQUE);
+}
+
+TEST_F(SqliteStoreTest, JobQueriesUseTheirIndexes) {
+  RawDb raw(path_);
+  EXPECT_NE(raw.rows("EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE task_id = 1 ORDER BY id DESC "
+                     "LIMIT 1")
+                .find("USING INDEX jobs_task_id_id"),
+            std::string::npos);
+  EXPECT_NE(raw.rows("EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE status IN ('queued', "
+                     "'running') AND scheduled_at < 5")
+                .find("jobs_unfinished"),
+            std::string::npos);
+  EXPECT_NE(raw.rows("EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE owner_id = 1 AND id > 5 "
+                     "ORDER BY id LIMIT 10")
+                .find("tasks_owner_id"),
+            std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, EngineStateIsReadBackAndResetKeepsTheLastRun) {
+  RawDb raw(path_);
+  raw.exec(
+      "UPDATE tasks SET consecutive_failures = 3, next_run_at = 1700000000123, last_job_id = 42, "
+      "last_status = 'failed', last_run_at = 1700000000000, last_duration_ms = 1500, "
+      "last_error = 'HTTP 503', last_data_id = 7 WHERE id = " +
+      std::to_string(task_.id));
+  const auto task = must(store_->get_task(task_.id), "get_task");
+  EXPECT_EQ(task.consecutive_failures, 3);
+  EXPECT_TRUE(task.suspended());
+  EXPECT_EQ(task.next_run_at, from_unix_ms(1'700'000'000'123));
+  EXPECT_EQ(task.last.job_id, 42);
+  EXPECT_EQ(task.last.status, "failed");
+  EXPECT_EQ(task.last.at, from_unix_ms(1'700'000'000'000));
+  EXPECT_EQ(task.last.duration_ms, 1500);
+  EXPECT_EQ(task.last.error, "HTTP 503");
+  EXPECT_EQ(task.last.data_id, 7);
+
+  const auto reset = must(store_->reset_attempts(task_.id, from_unix_ms(kNowMs + 1)), "reset");
+  EXPECT_EQ(reset.consecutive_failures, 0);
+  EXPECT_FALSE(reset.suspended());
+  EXPECT_EQ(reset.last, task.last);
+  EXPECT_EQ(reset.next_run_at, task.next_run_at);
+  // An update of the spec keeps the engine's state too.
+  const auto updated = must(store_->update_task(task_.id, sample_spec(), from_unix_ms(0)), "upd");
+  EXPECT_EQ(updated.last, task.last);
+}
+
+// --- failures ---------------------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableThenRecovers) {
+  SqliteOptions options;
+  options.busy_timeout = std::chrono::milliseconds(50);
+  auto store = must(open_sqlite_store(path_.string(), options), "open");
+  RawDb other_process(path_);
+  other_process.exec("BEGIN IMMEDIATE");
+
+  auto blocked = store->create_user({"bob", "h", Role::kUser}, from_unix_ms(kNowMs));
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(blocked.error().message.find("busy"), std::string::npos) << blocked.error().message;
+  // WAL: reads go on while another connection holds the write lock.
+  EXPECT_EQ(must(store->get_user(user_.id), "get_user").username, "alice");
+
+  other_process.exec("ROLLBACK");
+  EXPECT_TRUE(store->create_user({"bob", "h", Role::kUser}, from_unix_ms(kNowMs)).has_value());
+}
+
+TEST_F(SqliteStoreTest, UnreadableStoredParametersAreAnErrorNotAnException) {
+  RawDb raw(path_);
+  raw.exec("PRAGMA ignore_check_constraints = ON");
+  raw.exec("UPDATE tasks SET parameters = '{broken' WHERE id = " + std::to_string(task_.id));
+  auto task = store_->get_task(task_.id);
+  ASSERT_FALSE(task);
+  EXPECT_EQ(task.error().code, ErrorCode::kInternal);
+  EXPECT_FALSE(store_->list_tasks({std::nullopt, std::nullopt, 10}).has_value());
+}
+
+TEST_F(SqliteStoreTest, InvalidUtf8InParametersIsInvalidNotAnException) {
+  auto spec = sample_spec();
+  spec.parameters = {{"bad", std::string("\xff\xfe")}};
+  auto created = store_->create_task(user_.id, spec, from_unix_ms(kNowMs));
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code, ErrorCode::kInvalid);
+}
+
+TEST(SqliteErrors, TranslateToOurCodes) {
+  const auto code = [](int sqlite_code) {
+    return sqlite::error_from_code(sqlite_code, "m", "c").code;
+  };
+  EXPECT_EQ(code(SQLITE_BUSY), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_BUSY_SNAPSHOT), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_LOCKED), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_IOERR_WRITE), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_FULL), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_READONLY), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_CANTOPEN), ErrorCode::kUnavailable);
+  EXPECT_EQ(code(SQLITE_CONSTRAINT_CHECK), ErrorCode::kInternal);
+  EXPECT_EQ(code(SQLITE_ERROR), ErrorCode::kInternal);
+  EXPECT_EQ(code(SQLITE_CORRUPT), ErrorCode::kInternal);
+  const auto error = sqlite::error_from_code(SQLITE_ERROR, "no such table: x", "prepare");
+  EXPECT_NE(error.internal.find("no such table: x"), std::string::npos);
+  EXPECT_EQ(error.message.find("no such table"), std::string::npos);  // not shown to clients
+}
+
+// --- migrations -------------------------------------------------------------------------------
+
+TEST(SqliteMigrations, SortedByNameAndOnlySqlFiles) {
+  const EmbeddedFile files[] = {
+      {"0002_more.sql", "SELECT 2"}, {"README.md", "#"}, {"0001_init.sql", "SELECT 1"}};
+  const auto migrations = sqlite::migrations_from(files);
+  ASSERT_EQ(migrations.size(), 2u);
+  EXPECT_EQ(migrations[0].name, "0001_init");
+  EXPECT_EQ(migrations[0].sql, "SELECT 1");
+  EXPECT_EQ(migrations[1].name, "0002_more");
+}
+
+TEST(SqliteMigrations, AFailedMigrationLeavesNoTraceAndTheNextRunResumes) {
+  auto conn = must(sqlite::Connection::open(":memory:", {}), "open");
+  std::vector<sqlite::Migration> migrations = {
+      {"0001_ok", "CREATE TABLE a (x INTEGER)"},
+      {"0002_bad", "CREATE TABLE b (x INTEGER); INSERT INTO missing VALUES (1);"},
+  };
+  auto failed = sqlite::apply_migrations(*conn, migrations);
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("0002_bad"), std::string::npos) << failed.error().message;
+  auto status = must(sqlite::migration_status(*conn, migrations), "status");
+  EXPECT_EQ(status,
+            (std::vector<std::pair<std::string, bool>>{{"0001_ok", true}, {"0002_bad", false}}));
+  // Table b was rolled back with its migration.
+  EXPECT_TRUE(conn->exec("CREATE TABLE b (y INTEGER); DROP TABLE b;").has_value());
+
+  migrations[1].sql = "CREATE TABLE b (x INTEGER);";
+  EXPECT_EQ(must(sqlite::apply_migrations(*conn, migrations), "apply"),
+            std::vector<std::string>{"0002_bad"});
+  EXPECT_EQ(must(sqlite::apply_migrations(*conn, migrations), "apply"), std::vector<std::string>{});
+}
+
+}  // namespace
+}  // namespace fetchd
