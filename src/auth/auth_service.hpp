@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/time.hpp"
@@ -63,6 +64,9 @@ class AuthService {
   Store& store_;
   const Clock& clock_;
   AuthSettings settings_;
+  // A real Argon2id hash of a throwaway password: login verifies against it when the user
+  // does not exist, so that the answer takes as long as for a wrong password.
+  std::string dummy_hash_;
 };
 
 }  // namespace fetchd::auth
