@@ -1,5 +1,5 @@
 # Thin wrapper over CMake presets. `make run` and `make test` are the README's contract.
-.PHONY: all deps build build-asan run test test-unit bench format coverage clean
+.PHONY: all deps build build-asan run test bench format docs coverage clean
 
 JOBS ?= $(shell nproc)
 ARGS ?=
@@ -30,6 +30,12 @@ bench: build
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+# Regenerates the docs derived from the option table (tests check they are current).
+docs: build
+	@./build/fetchd config example > fetchd.example.toml
+	@./build/fetchd config table > build/config-table.md
+	@scripts/replace-between.py README.md '<!-- config-table:begin -->' '<!-- config-table:end -->' build/config-table.md
 
 coverage: deps
 	@cmake --preset coverage >/dev/null

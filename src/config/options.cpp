@@ -36,7 +36,7 @@ constexpr std::array kOptions = {
     OptionSpec{"log_format", OptionType::kEnum, "text", 0, 0, "text|json",
                "Format of the log lines on stderr: text for people, json (one object per line) "
                "for log collectors."},
-    OptionSpec{"auth.token_ttl", OptionType::kDuration, "24h", kMinute, 365 * kDay, "",
+    OptionSpec{"auth.token_ttl", OptionType::kDuration, "24h", kSecond, 365 * kDay, "",
                "How long an access token issued by POST /login stays valid."},
     OptionSpec{"auth.open_registration", OptionType::kBool, "true", 0, 0, "",
                "Let anyone create an account with POST /register. When false, only an admin "
@@ -46,7 +46,7 @@ constexpr std::array kOptions = {
     OptionSpec{"http.max_header_bytes", OptionType::kBytes, "16KiB", kKiB, kMiB, "",
                "Largest request line plus headers accepted; a bigger one is answered 431."},
     OptionSpec{"http.max_connections", OptionType::kInt, "10000", 1, 1'000'000, "",
-               "Most client connections open at once; further ones wait to be accepted."},
+               "Most client connections open at once; further ones are closed at once."},
     OptionSpec{"http.header_timeout", OptionType::kDuration, "10s", 100, kHour, "",
                "Time a client has to send the headers of a request."},
     OptionSpec{"http.body_timeout", OptionType::kDuration, "30s", 100, kHour, "",

@@ -47,7 +47,7 @@ TEST(ExampleToml, MentionsEveryOptionWithFlagEnvAndHelp) {
         << spec.name;
   }
   EXPECT_NE(text.find("# [auth]"), std::string::npos);
-  EXPECT_NE(text.find("# Range: 1m to 365d."), std::string::npos);
+  EXPECT_NE(text.find("# Range: 1s to 365d."), std::string::npos);
   EXPECT_NE(text.find("# One of: \"text\", \"json\"."), std::string::npos);
 }
 

@@ -179,12 +179,12 @@ TEST(FormatUnits, LargestExactUnit) {
 
 TEST(Bounds, TokenTtlBothSides) {
   Config c;
-  EXPECT_EQ(set(c, "auth.token_ttl", "59s"), "must be between 1m and 365d");
-  EXPECT_EQ(set(c, "auth.token_ttl", "59999ms"), "must be between 1m and 365d");
-  EXPECT_EQ(set(c, "auth.token_ttl", "60s"), "");
+  EXPECT_EQ(set(c, "auth.token_ttl", "0s"), "must be between 1s and 365d");
+  EXPECT_EQ(set(c, "auth.token_ttl", "999ms"), "must be between 1s and 365d");
+  EXPECT_EQ(set(c, "auth.token_ttl", "1s"), "");
   EXPECT_EQ(set(c, "auth.token_ttl", "365d"), "");
   EXPECT_EQ(c.auth_token_ttl, std::chrono::hours(365 * 24));
-  EXPECT_EQ(set(c, "auth.token_ttl", "366d"), "must be between 1m and 365d");
+  EXPECT_EQ(set(c, "auth.token_ttl", "366d"), "must be between 1s and 365d");
   EXPECT_EQ(set(c, "auth.token_ttl", "abc"), "expected a duration like 30s, 15m, 24h");
 }
 

@@ -1,0 +1,136 @@
+// Authentication, JSON bodies and responses shared by the handlers.
+#include "api/handler_context.hpp"
+
+#include <cctype>
+#include <stdexcept>
+
+#include "api/problem.hpp"
+#include "api/representation.hpp"
+
+namespace fetchd::api {
+
+namespace {
+
+struct TooDeep : std::runtime_error {
+  TooDeep() : std::runtime_error("too deep") {}
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// nlohmann's what() starts with "[json.exception.parse_error.101] "; the client needs the rest.
+std::string_view without_exception_tag(std::string_view what) {
+  if (what.starts_with("[json.exception.")) {
+    const auto end = what.find("] ");
+    if (end != std::string_view::npos) what.remove_prefix(end + 2);
+  }
+  return what;
+}
+
+}  // namespace
+
+HandlerContext::HandlerContext(Store& store, auth::AuthService& auth, const Clock& clock,
+                               std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener)
+    : store_(store),
+      auth_(auth),
+      clock_(clock),
+      log_(log ? std::move(log) : std::make_shared<spdlog::logger>("api")),
+      listener_(listener) {}
+
+Response HandlerContext::error(const Request& request, const Error& error) const {
+  const int status = http_status(error.code);
+  if (status >= 500) {
+    log_->error("request {}: {} {}: {}: {}{}{}", request.request_id, request.method, request.path,
+                to_string(error.code), error.message, error.internal.empty() ? "" : ": ",
+                error.internal);
+  }
+  return problem(error, request.request_id);
+}
+
+Response HandlerContext::error(const Request& request, ErrorCode code, std::string message) const {
+  return error(request, Error::make(code, std::move(message)));
+}
+
+std::optional<std::string_view> bearer_token(const Request& request) {
+  const std::string_view value = trim(request.header("authorization"));
+  const auto space = value.find(' ');
+  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer"))
+    return std::nullopt;
+  const std::string_view token = trim(value.substr(space + 1));
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
+Result<User> HandlerContext::authenticate(const Request& request) const {
+  if (request.header("authorization").empty())
+    return fail(
+        ErrorCode::kUnauthenticated,
+        "missing bearer token: send 'Authorization: Bearer <token>' (POST /login gives one)");
+  const auto token = bearer_token(request);
+  if (!token)
+    return fail(ErrorCode::kUnauthenticated, "the Authorization header must be 'Bearer <token>'");
+  return auth_.authenticate(*token);
+}
+
+RouteHandler HandlerContext::with_user(UserHandler handler) const {
+  return [this, handler = std::move(handler)](const Request& request, const RouteParams& params) {
+    auto user = authenticate(request);
+    if (!user) return error(request, user.error());
+    return handler(request, params, *user);
+  };
+}
+
+Result<nlohmann::json> HandlerContext::json_body(const Request& request) {
+  if (trim(request.body).empty())
+    return fail(ErrorCode::kMalformed, "the request body is empty; expected a JSON object");
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(request.body,
+                                 [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+                                   if (depth > kMaxJsonDepth) throw TooDeep();
+                                   return true;
+                                 });
+  } catch (const nlohmann::json::parse_error& e) {
+    return fail(ErrorCode::kMalformed,
+                "malformed JSON: " + std::string(without_exception_tag(e.what())));
+  } catch (const TooDeep&) {
+    return fail(ErrorCode::kMalformed,
+                "malformed JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  if (!body.is_object())
+    return fail(ErrorCode::kMalformed, "the request body must be a JSON object");
+  return body;
+}
+
+Response json_response(int status, const nlohmann::json& body) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = dump_json(body);
+  return r;
+}
+
+Response no_content() {
+  Response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+}  // namespace fetchd::api

@@ -1,0 +1,73 @@
+// What every route handler shares: the dependencies the API was built with, and the few steps
+// each handler repeats (authenticate the bearer token, read a JSON body, answer JSON or a
+// problem), so that each of them is written once.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include <spdlog/logger.h>
+#include <nlohmann/json.hpp>
+
+#include "api/http.hpp"
+#include "api/router.hpp"
+#include "core/task_events.hpp"
+#include "auth/auth_service.hpp"
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "core/user.hpp"
+#include "store/store.hpp"
+
+namespace fetchd::api {
+
+// Nesting deeper than this in a request body is refused (400): serialising it again would
+// recurse that deep, and no task needs more.
+inline constexpr int kMaxJsonDepth = 64;
+
+class HandlerContext {
+ public:
+  HandlerContext(Store& store, auth::AuthService& auth, const Clock& clock,
+                 std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener);
+
+  Store& store() const { return store_; }
+  auth::AuthService& auth() const { return auth_; }
+  TimePoint now() const { return clock_.now(); }
+  spdlog::logger& log() const { return *log_; }
+  // May be null (no scheduler in this process).
+  TaskChangeListener* listener() const { return listener_; }
+
+  // The problem response for an error; 5xx ones are logged with their internal detail first.
+  Response error(const Request& request, const Error& error) const;
+  Response error(const Request& request, ErrorCode code, std::string message) const;
+
+  // The user behind `Authorization: Bearer <token>`: kUnauthenticated when the header is
+  // absent, not a bearer token, or the token is unknown, expired or revoked.
+  Result<User> authenticate(const Request& request) const;
+
+  // A handler of a route that needs a bearer token: it runs only once the user is known.
+  using UserHandler = std::function<Response(const Request&, const RouteParams&, const User&)>;
+  RouteHandler with_user(UserHandler handler) const;
+
+  // The request body as a JSON object: kMalformed (400) when empty, not JSON (with the
+  // parser's message and position), too deep, or not an object.
+  static Result<nlohmann::json> json_body(const Request& request);
+
+ private:
+  Store& store_;
+  auth::AuthService& auth_;
+  const Clock& clock_;
+  std::shared_ptr<spdlog::logger> log_;
+  TaskChangeListener* listener_;
+};
+
+// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or
+// nullopt when there is none.
+std::optional<std::string_view> bearer_token(const Request& request);
+
+Response json_response(int status, const nlohmann::json& body);
+// 204: no body and no content type.
+Response no_content();
+
+}  // namespace fetchd::api

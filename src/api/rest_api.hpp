@@ -1,0 +1,41 @@
+// The REST API as one Handler for the HTTP server: the router with every route (DESIGN.md §4,
+// described in /openapi.json), built from the components it needs. The composition root
+// (app/) makes one per process and hands it to HttpServer.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "api/handler_context.hpp"
+#include "api/http.hpp"
+#include "api/router.hpp"
+#include "core/task_events.hpp"
+#include "auth/auth_service.hpp"
+#include "core/time.hpp"
+#include "store/store.hpp"
+
+namespace fetchd::api {
+
+class RestApi final : public Handler {
+ public:
+  // Every reference must outlive the RestApi. `listener` may be null (no scheduler in this
+  // process); `log` may be null (nothing is logged).
+  RestApi(Store& store, auth::AuthService& auth, const Clock& clock,
+          std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener = nullptr);
+  // The routes hold a pointer to context_: the object stays where it was built.
+  RestApi(const RestApi&) = delete;
+  RestApi& operator=(const RestApi&) = delete;
+
+  Response handle(const Request& request) override { return router_.handle(request); }
+  bool is_blocking(const Request& request) const override { return router_.is_blocking(request); }
+
+  std::vector<RouteInfo> routes() const { return router_.routes(); }
+
+ private:
+  HandlerContext context_;
+  Router router_;
+};
+
+}  // namespace fetchd::api

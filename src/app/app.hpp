@@ -1,0 +1,35 @@
+// The composition root: the only place that knows the concrete backends and wires the
+// components each command needs from the resolved Config.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "config/config.hpp"
+#include "core/error.hpp"
+#include "store/store.hpp"
+
+namespace fetchd::app {
+
+// sqlite://… today; postgres://… arrives with the scale-out issue. kInvalid for other schemes.
+Result<std::unique_ptr<Store>> open_store(const std::string& db_url);
+
+struct ServeOptions {
+  bool migrate = true;  // apply pending migrations on start (`--no-migrate` turns it off)
+};
+
+// `fetchd serve`: API (+ later scheduler and workers) in one process, until SIGTERM/SIGINT.
+// Returns the process exit code.
+int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spdlog::logger> log);
+
+// `fetchd db init` / `fetchd db migrate`: apply pending migrations, print what was applied.
+int migrate(const Config& config, std::ostream& out, std::ostream& err);
+
+// `fetchd user add NAME [--admin]`, with the password already read.
+int add_user(const Config& config, const std::string& name, const std::string& password, bool admin,
+             std::ostream& out, std::ostream& err);
+
+}  // namespace fetchd::app
