@@ -34,6 +34,52 @@ struct TaskQuery {
   std::size_t limit = 100;
 };
 
+// The little the scheduler keeps per task (it holds every active task in memory).
+struct ScheduleEntry {
+  TaskId id = 0;
+  TimePoint start_time{};
+  TimePoint end_time{};
+  std::int64_t task_interval = 1;
+  std::int64_t max_attempt = 1;
+  std::int64_t consecutive_failures = 0;
+  bool paused = false;
+  std::optional<TimePoint> next_run_at;
+};
+
+// One finished (or skipped) run, as the workers hand it to the store. record_runs writes a
+// batch of them in ONE transaction: per record, the job row; for a success, the data row
+// (deduplicated by (task_id, content_hash): an identical payload reuses the existing row and
+// the job says changed = false); and the task row's last-run summary, consecutive_failures
+// (0 after a success, +1 after a failure, unchanged for a skipped run) and next_run_at.
+struct RunRecord {
+  Job job;  // id ignored; data_id and changed are filled by the store
+  std::optional<std::string> body;          // the JSON document of a successful run
+  std::optional<std::string> content_hash;  // hex SHA-256 of body
+  std::optional<TimePoint> next_run_at;     // the task's next run (nullopt: none planned)
+  bool update_task = true;  // false for skipped runs: only the job row is written
+};
+
+// What record_runs did with each record, in order.
+struct RecordedRun {
+  JobId job_id = 0;  // 0 when the job was a duplicate of (task_id, scheduled_at) and dropped
+  std::optional<DataId> data_id;
+  bool changed = false;
+  bool task_missing = false;  // the task was deleted meanwhile: nothing was written
+};
+
+struct JobQuery {
+  TaskId task_id = 0;
+  std::optional<JobStatus> status;
+  std::optional<JobId> before;  // keyset pagination, newest first: ids strictly below this
+  std::size_t limit = 100;
+};
+
+struct RetentionPolicy {
+  std::int64_t jobs_per_task = 1000;  // keep the newest N jobs of each task
+  TimePoint older_than{};             // delete jobs that finished before this
+  std::size_t batch = 500;            // delete at most this many rows per call
+};
+
 template <typename T>
 struct Page {
   std::vector<T> items;
@@ -88,6 +134,22 @@ class Store {
   virtual Result<Task> reset_attempts(TaskId id, TimePoint now) = 0;
   virtual Result<Task> set_paused(TaskId id, bool paused, TimePoint now) = 0;
   virtual Result<std::int64_t> count_tasks(std::optional<UserId> owner) = 0;
+  // Sets the persisted next run (create/update/reset/resume and the scheduler's own moves).
+  virtual Result<void> set_next_run(TaskId id, std::optional<TimePoint> next_run_at) = 0;
+
+  // Execution engine.
+  // Every task's schedule state, for the scheduler's start (ascending id, streamed in pages
+  // of `limit` after `after`, so that a million tasks do not need one huge vector).
+  virtual Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId> after,
+                                                    std::size_t limit) = 0;
+  virtual Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) = 0;
+  virtual Result<Page<Job>> list_jobs(const JobQuery& query) = 0;  // newest first
+  virtual Result<Job> get_job(JobId id) = 0;                           // kNotFound
+  virtual Result<Data> get_data(DataId id) = 0;                        // kNotFound
+  // Deletes, in one small transaction, up to policy.batch jobs beyond the per-task count or
+  // older than policy.older_than, then data rows that no job and no task's last_data_id
+  // references. Returns rows deleted (0: nothing left to prune).
+  virtual Result<std::int64_t> prune(const RetentionPolicy& policy) = 0;
 };
 
 }  // namespace fetchd
