@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -26,6 +27,16 @@ struct Config {
   unsigned http_threads = 0;                              // 0: one per core
 
   bool fetch_allow_private = false;
+  std::size_t fetch_concurrency = 512;
+  std::chrono::milliseconds fetch_default_timeout{30'000};
+  std::uint64_t fetch_max_response_bytes = 10 * 1024 * 1024;
+
+  std::int64_t retention_jobs_per_task = 1000;
+  std::chrono::milliseconds retention_max_age{30LL * 24 * 3600 * 1000};
+
+  std::chrono::milliseconds worker_lease{30'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  bool demo = true;
 };
 
 }  // namespace fetchd

@@ -58,6 +58,26 @@ constexpr std::array kOptions = {
     OptionSpec{"fetch.allow_private", OptionType::kBool, "false", 0, 0, "",
                "Allow tasks to fetch loopback, private and link-local addresses (needed for the "
                "local demo). Off by default: it guards against SSRF."},
+    OptionSpec{"fetch.concurrency", OptionType::kInt, "512", 1, 100'000, "",
+               "Most fetches in flight at once in this process."},
+    OptionSpec{"fetch.default_timeout", OptionType::kDuration, "30s", kSecond, kHour, "",
+               "Time a run may take when its task's max_execution_time is 0."},
+    OptionSpec{"fetch.max_response_bytes", OptionType::kBytes, "10MiB", kKiB, kGiB, "",
+               "Largest response body (after decompression) a run accepts; a larger one fails "
+               "the run."},
+    OptionSpec{"retention.jobs_per_task", OptionType::kInt, "1000", 1, 100'000'000, "",
+               "Jobs kept per task; the pruner deletes older ones (and data no job needs)."},
+    OptionSpec{"retention.max_age", OptionType::kDuration, "30d", kMinute, 3650 * kDay, "",
+               "Jobs older than this are deleted by the pruner."},
+    OptionSpec{"worker.lease", OptionType::kDuration, "30s", 5 * kSecond, kHour, "",
+               "How long a claimed run stays leased to its worker without a heartbeat; after "
+               "that another worker may redo it."},
+    OptionSpec{"shutdown_grace", OptionType::kDuration, "10s", 0, 10 * kMinute, "",
+               "On SIGTERM, how long in-flight runs may take to finish; unfinished ones are "
+               "redone at the next start."},
+    OptionSpec{"demo", OptionType::kBool, "true", 0, 0, "",
+               "Serve the sample event feeds under /demo/ (what fetchd db seed points tasks at "
+               "by default)."},
 };
 // clang-format on
 
@@ -96,6 +116,22 @@ bool assign(Config& c, std::string_view name, Value v) {
     c.http_threads = static_cast<unsigned>(std::get<std::int64_t>(v));
   } else if (name == "fetch.allow_private") {
     c.fetch_allow_private = std::get<bool>(v);
+  } else if (name == "fetch.concurrency") {
+    c.fetch_concurrency = static_cast<std::size_t>(std::get<std::int64_t>(v));
+  } else if (name == "fetch.default_timeout") {
+    c.fetch_default_timeout = ms();
+  } else if (name == "fetch.max_response_bytes") {
+    c.fetch_max_response_bytes = std::get<std::uint64_t>(v);
+  } else if (name == "retention.jobs_per_task") {
+    c.retention_jobs_per_task = std::get<std::int64_t>(v);
+  } else if (name == "retention.max_age") {
+    c.retention_max_age = ms();
+  } else if (name == "worker.lease") {
+    c.worker_lease = ms();
+  } else if (name == "shutdown_grace") {
+    c.shutdown_grace = ms();
+  } else if (name == "demo") {
+    c.demo = std::get<bool>(v);
   } else {
     return false;
   }
