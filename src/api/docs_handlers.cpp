@@ -55,10 +55,12 @@ std::vector<StaticAsset> swagger_assets() {
   return out;
 }
 
-void add_docs_routes(Router& router, const HandlerContext&) {
+void add_docs_routes(Router& router, const HandlerContext&,
+                     const std::vector<StaticAsset>& extra_assets) {
   // Built once: the document depends on nothing that changes while the process runs.
-  const auto spec =
-      std::make_shared<const std::string>(dump_json(openapi_document(swagger_assets())));
+  auto assets = swagger_assets();
+  assets.insert(assets.end(), extra_assets.begin(), extra_assets.end());
+  const auto spec = std::make_shared<const std::string>(dump_json(openapi_document(assets)));
   router.add("GET", "/openapi.json", [spec](const Request&, const RouteParams&) {
     Response r;
     r.content_type = "application/json";

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "api/problem.hpp"
+#include "api/query.hpp"
 #include "api/representation.hpp"
 
 namespace fetchd::api {
@@ -46,10 +47,12 @@ std::string_view without_exception_tag(std::string_view what) {
 }  // namespace
 
 HandlerContext::HandlerContext(Store& store, auth::AuthService& auth, const Clock& clock,
-                               std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener)
+                               Metrics& metrics, std::shared_ptr<spdlog::logger> log,
+                               TaskChangeListener* listener)
     : store_(store),
       auth_(auth),
       clock_(clock),
+      metrics_(metrics),
       log_(log ? std::move(log) : std::make_shared<spdlog::logger>("api")),
       listener_(listener) {}
 
@@ -88,6 +91,23 @@ Result<User> HandlerContext::authenticate(const Request& request) const {
   return auth_.authenticate(*token);
 }
 
+Result<Task> HandlerContext::visible_task(std::string_view id_text, const User& user) const {
+  const auto id = parse_positive_id(id_text);
+  if (!id) return fail(ErrorCode::kNotFound, "task not found");
+  return visible_task(*id, user);
+}
+
+Result<Task> HandlerContext::visible_task(TaskId id, const User& user) const {
+  const auto not_found = [] { return fail(ErrorCode::kNotFound, "task not found"); };
+  auto task = store_.get_task(id);
+  if (!task) {
+    if (task.error().code == ErrorCode::kNotFound) return not_found();
+    return task;
+  }
+  if (!user.is_admin() && task->owner_id != user.id) return not_found();
+  return task;
+}
+
 RouteHandler HandlerContext::with_user(UserHandler handler) const {
   return [this, handler = std::move(handler)](const Request& request, const RouteParams& params) {
     auto user = authenticate(request);
@@ -123,6 +143,14 @@ Response json_response(int status, const nlohmann::json& body) {
   r.status = status;
   r.content_type = "application/json";
   r.body = dump_json(body);
+  return r;
+}
+
+Response json_text_response(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
   return r;
 }
 

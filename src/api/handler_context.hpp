@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <spdlog/logger.h>
@@ -13,9 +14,11 @@
 
 #include "api/http.hpp"
 #include "api/router.hpp"
-#include "core/task_events.hpp"
 #include "auth/auth_service.hpp"
 #include "core/error.hpp"
+#include "core/metrics.hpp"
+#include "core/task.hpp"
+#include "core/task_events.hpp"
 #include "core/time.hpp"
 #include "core/user.hpp"
 #include "store/store.hpp"
@@ -28,12 +31,13 @@ inline constexpr int kMaxJsonDepth = 64;
 
 class HandlerContext {
  public:
-  HandlerContext(Store& store, auth::AuthService& auth, const Clock& clock,
+  HandlerContext(Store& store, auth::AuthService& auth, const Clock& clock, Metrics& metrics,
                  std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener);
 
   Store& store() const { return store_; }
   auth::AuthService& auth() const { return auth_; }
   TimePoint now() const { return clock_.now(); }
+  Metrics& metrics() const { return metrics_; }
   spdlog::logger& log() const { return *log_; }
   // May be null (no scheduler in this process).
   TaskChangeListener* listener() const { return listener_; }
@@ -45,6 +49,12 @@ class HandlerContext {
   // The user behind `Authorization: Bearer <token>`: kUnauthenticated when the header is
   // absent, not a bearer token, or the token is unknown, expired or revoked.
   Result<User> authenticate(const Request& request) const;
+
+  // The task whose id is `id_text` if `user` may see it (their own, or any for an admin);
+  // kNotFound otherwise, with one message for "absent", "not a valid id" and "someone
+  // else's", so that ids of others leak nothing.
+  Result<Task> visible_task(std::string_view id_text, const User& user) const;
+  Result<Task> visible_task(TaskId id, const User& user) const;
 
   // A handler of a route that needs a bearer token: it runs only once the user is known.
   using UserHandler = std::function<Response(const Request&, const RouteParams&, const User&)>;
@@ -58,6 +68,7 @@ class HandlerContext {
   Store& store_;
   auth::AuthService& auth_;
   const Clock& clock_;
+  Metrics& metrics_;
   std::shared_ptr<spdlog::logger> log_;
   TaskChangeListener* listener_;
 };
@@ -67,6 +78,8 @@ class HandlerContext {
 std::optional<std::string_view> bearer_token(const Request& request);
 
 Response json_response(int status, const nlohmann::json& body);
+// A JSON body serialised already (see with_document).
+Response json_text_response(int status, std::string body);
 // 204: no body and no content type.
 Response no_content();
 

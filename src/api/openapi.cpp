@@ -47,6 +47,29 @@ json task_id_parameter() {
           {"schema", {{"type", "integer"}, {"format", "int64"}, {"minimum", 1}}}};
 }
 
+json job_id_parameter() {
+  return {{"name", "job_id"},
+          {"in", "path"},
+          {"required", true},
+          {"description", "Id of a job (a positive integer); another user's job is 404."},
+          {"schema", {{"type", "integer"}, {"format", "int64"}, {"minimum", 1}}}};
+}
+
+// The query parameters of a keyset-paginated list.
+json page_parameters() {
+  return json::array({{{"name", "limit"},
+                       {"in", "query"},
+                       {"schema",
+                        {{"type", "integer"},
+                         {"minimum", 1},
+                         {"maximum", PageLimits::kMax},
+                         {"default", PageLimits::kDefault}}}},
+                      {{"name", "cursor"},
+                       {"in", "query"},
+                       {"description", "next_cursor of the previous page"},
+                       {"schema", {{"type", "string"}}}}});
+}
+
 json task_parameters_schema() {
   return {
       {"description",
@@ -249,6 +272,83 @@ json schemas() {
         {"consecutive_failures", {{"type", "integer"}}},
         {"suspended", {{"type", "boolean"}}},
         {"next_run_at", nullable_time}}}};
+  const json nullable_int = nullable("integer", {{"format", "int64"}});
+  const json job_status = {
+      {"type", "string"},
+      {"enum", {"queued", "running", "succeeded", "failed", "timed_out", "skipped"}}};
+  const json job_properties = {
+      {"id", {{"type", "integer"}, {"format", "int64"}}},
+      {"task_id", {{"type", "integer"}, {"format", "int64"}}},
+      {"attempt",
+       {{"type", "integer"},
+        {"minimum", 1},
+        {"description", "1, or the number of the retry after consecutive failures plus one"}}},
+      {"scheduled_at", {{"type", "string"}, {"format", "date-time"}, {"description", "due time"}}},
+      {"started_at", nullable_time},
+      {"finished_at", nullable_time},
+      {"duration_ms", nullable_int},
+      {"execution_time", nullable("number", {{"description", "duration_ms in seconds"}})},
+      {"status", job_status},
+      {"http_status", nullable("integer")},
+      {"error", nullable("string", {{"description", "why the run failed, precisely"}})},
+      {"response_bytes", nullable_int},
+      {"records",
+       nullable("integer", {{"description", "items, when the document is an array of objects"}})},
+      {"changed",
+       nullable("boolean", {{"description",
+                             "false when the payload equals one stored before (stored once)"}})},
+      {"worker_id", nullable("string")},
+      {"data_id", nullable_int}};
+  json job_required = json::array();
+  for (const auto& [key, value] : job_properties.items()) job_required.push_back(key);
+  s["Job"] = {{"type", "object"},
+              {"description", "One run of a task."},
+              {"required", job_required},
+              {"properties", job_properties}};
+  json with_data_properties = job_properties;
+  with_data_properties["data"] = {
+      {"description", "the JSON document the run brought back; null unless it succeeded"}};
+  json with_data_required = job_required;
+  with_data_required.push_back("data");
+  s["JobWithData"] = {{"type", "object"},
+                      {"description", "A job with its document."},
+                      {"required", with_data_required},
+                      {"properties", with_data_properties}};
+  s["JobList"] = {
+      {"type", "object"},
+      {"required", {"items", "next_cursor"}},
+      {"properties",
+       {{"items", {{"type", "array"}, {"items", schema_ref("Job")}}},
+        {"next_cursor",
+         nullable("string", {{"description",
+                              "pass as cursor for the next (older) page; null at the end"}})}}}};
+  s["LatestData"] = {
+      {"type", "object"},
+      {"description", "The document of the task's last successful run."},
+      {"required",
+       {"task_id", "job_id", "data_id", "content_hash", "created_at", "bytes", "records", "data"}},
+      {"properties",
+       {{"task_id", {{"type", "integer"}, {"format", "int64"}}},
+        {"job_id",
+         nullable("integer", {{"format", "int64"},
+                              {"description", "the run that fetched it; null once pruned"}})},
+        {"data_id", {{"type", "integer"}, {"format", "int64"}}},
+        {"content_hash", {{"type", "string"}, {"description", "hex SHA-256 of the document"}}},
+        {"created_at",
+         {{"type", "string"},
+          {"format", "date-time"},
+          {"description",
+           "when this content was first stored (identical payloads are stored once)"}}},
+        {"bytes", {{"type", "integer"}}},
+        {"records",
+         nullable("integer", {{"description", "items, when the document is an array of objects"}})},
+        {"data", {{"description", "the JSON document, as fetched"}}}}}};
+  s["RunAccepted"] = {{"type", "object"},
+                      {"required", {"task_id", "status", "scheduled_at"}},
+                      {"properties",
+                       {{"task_id", {{"type", "integer"}, {"format", "int64"}}},
+                        {"status", {{"type", "string"}, {"enum", {"queued"}}}},
+                        {"scheduled_at", {{"type", "string"}, {"format", "date-time"}}}}}};
   s["Health"] = {{"type", "object"},
                  {"required", {"status"}},
                  {"properties", {{"status", {{"type", "string"}, {"enum", {"ok", "ready"}}}}}}};
@@ -267,11 +367,12 @@ json responses() {
   r["Unauthorized"]["headers"] = {
       {"WWW-Authenticate", {{"schema", {{"type", "string"}, {"const", "Bearer"}}}}}};
   r["Forbidden"] = problem_response("Not allowed.");
-  r["NotFound"] = problem_response("Absent, or another user's task.");
+  r["NotFound"] = problem_response("Absent, or another user's task (or job).");
   r["Conflict"] = problem_response("The username is taken.");
   r["TooLarge"] = problem_response("The body is over the server's limit (http.max_body_bytes).");
   r["Unprocessable"] = problem_response("Invalid values; `errors` lists each bad field.");
   r["Unavailable"] = problem_response("The store is unreachable; retry later.");
+  r["RunInProgress"] = problem_response("A run of this task is in progress.");
   return r;
 }
 
@@ -304,6 +405,12 @@ json paths(const std::vector<StaticAsset>& assets) {
   p["/openapi.json"]["get"] = operation(
       "openapi", "docs", "This document",
       {{"200", {{"description", "OpenAPI 3.1"}, {"content", json_content({{"type", "object"}})}}}},
+      false, false);
+  p["/metrics"]["get"] = operation(
+      "metrics", "system", "Prometheus metrics (text exposition format 0.0.4)",
+      {{"200",
+        {{"description", "runs, durations, schedule lag, skipped runs, HTTP requests, gauges"},
+         {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}}}},
       false, false);
   p["/swagger-ui"]["get"] = operation(
       "swaggerUi", "docs", "Swagger UI for this document",
@@ -361,22 +468,11 @@ json paths(const std::vector<StaticAsset>& assets) {
                          {"403", response_ref("Forbidden")},
                          {"422", response_ref("Unprocessable")}},
                         true);
-  list["parameters"] =
-      json::array({{{"name", "limit"},
-                    {"in", "query"},
-                    {"schema",
-                     {{"type", "integer"},
-                      {"minimum", 1},
-                      {"maximum", PageLimits::kMax},
-                      {"default", PageLimits::kDefault}}}},
-                   {{"name", "cursor"},
-                    {"in", "query"},
-                    {"description", "next_cursor of the previous page"},
-                    {"schema", {{"type", "string"}}}},
-                   {{"name", "all"},
-                    {"in", "query"},
-                    {"description", "every user's tasks (admin only; 403 otherwise)"},
-                    {"schema", {{"type", "boolean"}, {"default", false}}}}});
+  list["parameters"] = page_parameters();
+  list["parameters"].push_back({{"name", "all"},
+                                {"in", "query"},
+                                {"description", "every user's tasks (admin only; 403 otherwise)"},
+                                {"schema", {{"type", "boolean"}, {"default", false}}}});
   p["/tasks"]["get"] = list;
 
   const json not_found = response_ref("NotFound");
@@ -399,9 +495,68 @@ json paths(const std::vector<StaticAsset>& assets) {
                 {{"200", json_response("The status", "Status")}, {"404", not_found}}, true);
 
   p["/tasks/{task_id}/reset-attempt"]["parameters"] = json::array({task_id_parameter()});
-  p["/tasks/{task_id}/reset-attempt"]["post"] =
+  auto reset =
       operation("resetTaskAttempts", "tasks", "Set consecutive_failures to 0, lifting a suspension",
                 {{"200", json_response("The task", "Task")}, {"404", not_found}}, true);
+  reset["description"] =
+      "Also schedules the task right away: next_run_at becomes now, unless the task is paused "
+      "or outside its window.";
+  p["/tasks/{task_id}/reset-attempt"]["post"] = reset;
+
+  p["/tasks/{task_id}/run"]["parameters"] = json::array({task_id_parameter()});
+  auto run = operation("runTask", "tasks", "Run the task now, outside its schedule",
+                       {{"202", json_response("Queued", "RunAccepted")},
+                        {"404", not_found},
+                        {"409", response_ref("RunInProgress")}},
+                       true);
+  run["description"] =
+      "Queues one run now, even when the task is paused, suspended or outside its window; its "
+      "schedule does not move. 409 while a run of the task is in flight; 503 when no scheduler "
+      "runs in this process.";
+  p["/tasks/{task_id}/run"]["post"] = run;
+
+  p["/tasks/{task_id}/pause"]["parameters"] = json::array({task_id_parameter()});
+  auto pause = operation("pauseTask", "tasks", "Stop scheduling the task",
+                         {{"200", json_response("The task", "Task")}, {"404", not_found}}, true);
+  pause["description"] = "next_run_at becomes null; a run in flight finishes. Idempotent.";
+  p["/tasks/{task_id}/pause"]["post"] = pause;
+
+  p["/tasks/{task_id}/resume"]["parameters"] = json::array({task_id_parameter()});
+  auto resume = operation("resumeTask", "tasks", "Schedule a paused task again",
+                          {{"200", json_response("The task", "Task")}, {"404", not_found}}, true);
+  resume["description"] =
+      "next_run_at becomes the first due time from now (null when suspended or the window is "
+      "over). Idempotent.";
+  p["/tasks/{task_id}/resume"]["post"] = resume;
+
+  p["/tasks/{task_id}/jobs"]["parameters"] = json::array({task_id_parameter()});
+  auto jobs = operation("listTaskJobs", "jobs", "The task's runs, newest first",
+                        {{"200", json_response("A page", "JobList")},
+                         {"404", not_found},
+                         {"422", response_ref("Unprocessable")}},
+                        true);
+  jobs["parameters"] = page_parameters();
+  jobs["parameters"].push_back(
+      {{"name", "status"},
+       {"in", "query"},
+       {"description", "only the jobs with this status"},
+       {"schema",
+        {{"type", "string"},
+         {"enum", {"queued", "running", "succeeded", "failed", "timed_out", "skipped"}}}}});
+  p["/tasks/{task_id}/jobs"]["get"] = jobs;
+
+  p["/jobs/{job_id}"]["parameters"] = json::array({job_id_parameter()});
+  p["/jobs/{job_id}"]["get"] =
+      operation("getJob", "jobs", "A job, with the document it brought back",
+                {{"200", json_response("The job", "JobWithData")}, {"404", not_found}}, true);
+
+  p["/tasks/{task_id}/data/latest"]["parameters"] = json::array({task_id_parameter()});
+  auto latest = operation("getLatestData", "jobs", "The document of the last successful run",
+                          {{"200", json_response("The document", "LatestData")},
+                           {"404", problem_response("Absent, another user's task, or no "
+                                                    "successful run yet.")}},
+                          true);
+  p["/tasks/{task_id}/data/latest"]["get"] = latest;
   return p;
 }
 
@@ -418,6 +573,7 @@ nlohmann::json openapi_document(const std::vector<StaticAsset>& assets) {
          "(POST /login), then use Authorize with the access_token."}}},
       {"tags", json::array({{{"name", "accounts"}},
                             {{"name", "tasks"}},
+                            {{"name", "jobs"}},
                             {{"name", "system"}},
                             {{"name", "docs"}}})},
       {"paths", paths(assets)},

@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "api/openapi.hpp"
+
 namespace fetchd::api {
 
 namespace {
@@ -107,6 +109,28 @@ std::optional<std::int64_t> decode_cursor(std::string_view cursor) {
   const auto decoded = base64url_decode(cursor);
   if (!decoded || !std::string_view(*decoded).starts_with(kCursorPrefix)) return std::nullopt;
   return parse_positive_id(std::string_view(*decoded).substr(kCursorPrefix.size()));
+}
+
+std::size_t read_page_limit(const QueryParams& params, std::vector<FieldError>& fields) {
+  const auto limit = query_value(params, "limit");
+  if (!limit) return PageLimits::kDefault;
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), value);
+  if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || value < 1 ||
+      value > PageLimits::kMax) {
+    fields.push_back({"limit", "must be an integer from 1 to " + std::to_string(PageLimits::kMax)});
+    return PageLimits::kDefault;
+  }
+  return value;
+}
+
+std::optional<std::int64_t> read_cursor(const QueryParams& params,
+                                        std::vector<FieldError>& fields) {
+  const auto cursor = query_value(params, "cursor");
+  if (!cursor || cursor->empty()) return std::nullopt;
+  const auto id = decode_cursor(*cursor);
+  if (!id) fields.push_back({"cursor", "is not a cursor this server returned in next_cursor"});
+  return id;
 }
 
 std::optional<std::int64_t> parse_positive_id(std::string_view text) {

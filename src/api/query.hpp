@@ -1,5 +1,6 @@
 // Reading what a request carries besides its body: query-string parameters
-// (application/x-www-form-urlencoded) and the opaque pagination cursor of GET /tasks.
+// (application/x-www-form-urlencoded), the page size and the opaque pagination cursor of the
+// lists (GET /tasks, GET /tasks/{id}/jobs).
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace fetchd::api {
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 // "a=1&b=x%20y&c" -> {{"a","1"}, {"b","x y"}, {"c",""}}; '+' is a space. Malformed escapes
 // are kept literally: the values are then rejected by whoever validates them.
@@ -24,6 +29,13 @@ std::optional<std::string> query_value(
 std::string encode_cursor(std::int64_t last_id);
 // nullopt for anything encode_cursor cannot have produced.
 std::optional<std::int64_t> decode_cursor(std::string_view cursor);
+
+// `limit`: an integer from 1 to PageLimits::kMax, PageLimits::kDefault when absent. Otherwise a
+// field error on "limit" is appended and the default returned.
+std::size_t read_page_limit(const QueryParams& params, std::vector<FieldError>& fields);
+// `cursor`: the id a next_cursor encodes; nullopt when absent or empty (forms send "cursor="
+// for a blank field: the first page). Otherwise a field error on "cursor" is appended.
+std::optional<std::int64_t> read_cursor(const QueryParams& params, std::vector<FieldError>& fields);
 
 // A strictly positive decimal integer without sign or leading zeros ("12"); nullopt otherwise
 // (also beyond int64).

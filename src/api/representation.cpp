@@ -1,4 +1,4 @@
-// Task, status, user and token as JSON.
+// Task, status, job, data, user and token as JSON.
 #include "api/representation.hpp"
 
 namespace fetchd::api {
@@ -53,19 +53,79 @@ nlohmann::json task_to_json(const Task& task) {
   };
 }
 
-nlohmann::json task_status_to_json(const Task& task,
-                                   const std::optional<nlohmann::json>& last_data) {
+nlohmann::json task_status_to_json(const Task& task) {
   return {
       {"id", task.id},
       {"execution_time", seconds_or_null(task.last.duration_ms)},
       {"last_execute_time", time_or_null(task.last.at)},
       {"last_execution_status", task.last.status.value_or("pending")},
       {"last_execution_error", value_or_null(task.last.error)},
-      {"last_execution_data", last_data ? *last_data : nlohmann::json(nullptr)},
       {"consecutive_failures", task.consecutive_failures},
       {"suspended", task.suspended()},
       {"next_run_at", time_or_null(task.next_run_at)},
   };
+}
+
+nlohmann::json job_to_json(const Job& job) {
+  return {
+      {"id", job.id},
+      {"task_id", job.task_id},
+      {"attempt", job.attempt},
+      {"scheduled_at", format_rfc3339(job.scheduled_at)},
+      {"started_at", time_or_null(job.started_at)},
+      {"finished_at", time_or_null(job.finished_at)},
+      {"duration_ms", value_or_null(job.duration_ms)},
+      {"execution_time", seconds_or_null(job.duration_ms)},
+      {"status", to_string(job.status)},
+      {"http_status", value_or_null(job.http_status)},
+      {"error", value_or_null(job.error)},
+      {"response_bytes", value_or_null(job.response_bytes)},
+      {"records", value_or_null(job.records)},
+      {"changed", value_or_null(job.changed)},
+      {"worker_id", value_or_null(job.worker_id)},
+      {"data_id", value_or_null(job.data_id)},
+  };
+}
+
+nlohmann::json latest_data_to_json(const Data& data, std::optional<JobId> job_id) {
+  return {
+      {"task_id", data.task_id},
+      {"job_id", value_or_null(job_id)},
+      {"data_id", data.id},
+      {"content_hash", data.content_hash},
+      {"created_at", format_rfc3339(data.created_at)},
+      {"bytes", data.bytes},
+      {"records", value_or_null(data.records)},
+  };
+}
+
+nlohmann::json run_accepted_to_json(TaskId id, TimePoint scheduled_at) {
+  return {{"task_id", id}, {"status", "queued"}, {"scheduled_at", format_rfc3339(scheduled_at)}};
+}
+
+Result<std::string> with_document(nlohmann::json object, std::string_view key,
+                                  const std::optional<std::string>& document) {
+  if (!document) {
+    object[std::string(key)] = nullptr;
+    return dump_json(object);
+  }
+  std::string_view text = *document;
+  // A byte order mark is allowed before a document (and skipped by parsers), never inside one.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  // accept() drives the SAX parser, which keeps its nesting on a heap stack: no recursion.
+  if (!nlohmann::json::accept(text))
+    return fail(ErrorCode::kInternal, "a stored document is not valid JSON",
+                "stored data of " + std::to_string(text.size()) + " bytes fails to parse");
+  object.erase(std::string(key));
+  std::string out = dump_json(object);
+  out.pop_back();  // the closing brace
+  out.reserve(out.size() + key.size() + text.size() + 8);
+  if (!object.empty()) out += ',';
+  out += dump_json(std::string(key));
+  out += ':';
+  out += text;
+  out += '}';
+  return out;
 }
 
 nlohmann::json user_to_json(const User& user) {

@@ -1,4 +1,5 @@
-// GET /healthz (the process answers) and GET /readyz (and its store does too).
+// GET /healthz (the process answers), GET /readyz (and its store does too) and GET /metrics
+// (Prometheus text format; unauthenticated, as scrapers expect).
 #include "api/routes.hpp"
 
 namespace fetchd::api {
@@ -14,6 +15,14 @@ void add_system_routes(Router& router, const HandlerContext& context) {
       return context.error(request, ErrorCode::kUnavailable, "the store is unreachable");
     }
     return json_response(200, {{"status", "ready"}});
+  });
+  router.add("GET", "/metrics", [&context](const Request&, const RouteParams&) {
+    Response r;
+    r.content_type = std::string(kMetricsContentType);
+    r.body = context.metrics().render();
+    // Every scrape must see fresh values.
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
   });
 }
 

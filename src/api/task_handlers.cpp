@@ -1,17 +1,18 @@
-// The task resource: create, list (keyset-paginated), read, update, delete, status and
-// reset-attempt. A plain user sees only their own tasks (another's is 404, as if absent); an
-// admin sees every task. Parsing and value rules are core's (task_spec_from_json,
-// validate_task_spec); every committed change is reported to the TaskChangeListener.
+// The task resource: create, list (keyset-paginated), read, update, delete, status,
+// reset-attempt, run now, pause and resume. A plain user sees only their own tasks (another's
+// is 404, as if absent); an admin sees every task. Parsing and value rules are core's
+// (task_spec_from_json, validate_task_spec), when a task runs next is core's schedule
+// (next_run_from): every change persists the task's next_run_at, then is reported to the
+// TaskChangeListener.
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "api/openapi.hpp"
 #include "api/query.hpp"
 #include "api/representation.hpp"
 #include "api/routes.hpp"
+#include "core/schedule.hpp"
 
 namespace fetchd::api {
 
@@ -23,20 +24,9 @@ Error invalid(std::string message, std::vector<FieldError> fields) {
   return error;
 }
 
-// The task of `{task_id}` if the user may see it; kNotFound otherwise, with one message for
-// "absent", "not a valid id" and "someone else's", so that ids of others leak nothing.
 Result<Task> visible_task(const HandlerContext& context, const RouteParams& params,
                           const User& user) {
-  const auto not_found = [] { return fail(ErrorCode::kNotFound, "task not found"); };
-  const auto id = parse_positive_id(params.get("task_id"));
-  if (!id) return not_found();
-  auto task = context.store().get_task(*id);
-  if (!task) {
-    if (task.error().code == ErrorCode::kNotFound) return not_found();
-    return task;
-  }
-  if (!user.is_admin() && task->owner_id != user.id) return not_found();
-  return task;
+  return context.visible_task(params.get("task_id"), user);
 }
 
 // The deepest nesting of arrays and objects in a JSON text (strings skipped), by a scan that
@@ -95,26 +85,8 @@ Result<ListOptions> read_list_options(const Request& request) {
   const auto params = parse_query(request.query);
   std::vector<FieldError> fields;
   ListOptions out;
-  out.query.limit = PageLimits::kDefault;
-  if (const auto limit = query_value(params, "limit")) {
-    std::size_t value = 0;
-    const auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), value);
-    if (limit->empty() || ec != std::errc() || end != limit->data() + limit->size() || value < 1 ||
-        value > PageLimits::kMax) {
-      fields.push_back(
-          {"limit", "must be an integer from 1 to " + std::to_string(PageLimits::kMax)});
-    } else {
-      out.query.limit = value;
-    }
-  }
-  // An empty cursor is the first page, as if absent: forms send "cursor=" for a blank field.
-  if (const auto cursor = query_value(params, "cursor"); cursor && !cursor->empty()) {
-    if (const auto after = decode_cursor(*cursor)) {
-      out.query.after = *after;
-    } else {
-      fields.push_back({"cursor", "is not a cursor this server returned in next_cursor"});
-    }
-  }
+  out.query.limit = read_page_limit(params, fields);
+  out.query.after = read_cursor(params, fields);
   if (const auto all = query_value(params, "all")) {
     if (*all == "true" || *all == "1") {
       out.all = true;
@@ -131,6 +103,30 @@ void notify_changed(const HandlerContext& context, TaskId id) {
   if (auto* listener = context.listener()) listener->task_changed(id);
 }
 
+// Persists when `task` (just changed) runs next, and tells the scheduler. The change itself is
+// committed already, so the scheduler hears of it even when next_run_at could not be stored.
+Result<Task> reschedule(const HandlerContext& context, Task task,
+                        std::optional<TimePoint> next_run_at) {
+  auto stored = context.store().set_next_run(task.id, next_run_at);
+  notify_changed(context, task.id);
+  if (!stored) return tl::unexpected(stored.error());
+  task.next_run_at = next_run_at;
+  return task;
+}
+
+// Reset-attempt "schedules it right away": a run now, unless the task may not run now
+// (paused, or outside its window), which next_run_from then answers for.
+std::optional<TimePoint> next_run_after_reset(const Task& task, TimePoint now) {
+  if (!task.paused && task.active_at(now)) return now;
+  return next_run_from(task, now);
+}
+
+Response task_response(const HandlerContext& context, const Request& request,
+                       const Result<Task>& task) {
+  if (!task) return context.error(request, task.error());
+  return json_response(200, task_to_json(*task));
+}
+
 }  // namespace
 
 void add_task_routes(Router& router, const HandlerContext& context) {
@@ -139,9 +135,19 @@ void add_task_routes(Router& router, const HandlerContext& context) {
       context.with_user([&context](const Request& request, const RouteParams&, const User& user) {
         auto spec = read_spec(request, nullptr);
         if (!spec) return context.error(request, spec.error());
-        auto task = context.store().create_task(user.id, *spec, context.now());
+        const TimePoint now = context.now();
+        auto task = context.store().create_task(user.id, *spec, now);
         if (!task) return context.error(request, task.error());
-        notify_changed(context, task->id);
+        auto scheduled = reschedule(context, *task, next_run_from(*task, now));
+        if (scheduled) {
+          task = std::move(scheduled);
+        } else {
+          // The task exists: an error would have the client create it a second time. The
+          // scheduler computes the next run from the task itself when next_run_at is absent.
+          context.log().error("request {}: task {} created, but storing its next run failed: {} {}",
+                              request.request_id, task->id, scheduled.error().message,
+                              scheduled.error().internal);
+        }
         Response response = json_response(201, task_to_json(*task));
         response.headers.emplace_back("Location", "/tasks/" + std::to_string(task->id));
         return response;
@@ -168,23 +174,22 @@ void add_task_routes(Router& router, const HandlerContext& context) {
   router.add("GET", "/tasks/{task_id}",
              context.with_user(
                  [&context](const Request& request, const RouteParams& params, const User& user) {
-                   auto task = visible_task(context, params, user);
-                   if (!task) return context.error(request, task.error());
-                   return json_response(200, task_to_json(*task));
+                   return task_response(context, request, visible_task(context, params, user));
                  }));
 
   router.add("PATCH", "/tasks/{task_id}",
-             context.with_user(
-                 [&context](const Request& request, const RouteParams& params, const User& user) {
-                   auto task = visible_task(context, params, user);
-                   if (!task) return context.error(request, task.error());
-                   auto spec = read_spec(request, &task->spec);
-                   if (!spec) return context.error(request, spec.error());
-                   auto updated = context.store().update_task(task->id, *spec, context.now());
-                   if (!updated) return context.error(request, updated.error());
-                   notify_changed(context, updated->id);
-                   return json_response(200, task_to_json(*updated));
-                 }));
+             context.with_user([&context](const Request& request, const RouteParams& params,
+                                          const User& user) {
+               auto task = visible_task(context, params, user);
+               if (!task) return context.error(request, task.error());
+               auto spec = read_spec(request, &task->spec);
+               if (!spec) return context.error(request, spec.error());
+               const TimePoint now = context.now();
+               auto updated = context.store().update_task(task->id, *spec, now);
+               if (!updated) return context.error(request, updated.error());
+               return task_response(context, request,
+                                    reschedule(context, *updated, next_run_from(*updated, now)));
+             }));
 
   router.add("DELETE", "/tasks/{task_id}",
              context.with_user(
@@ -202,21 +207,79 @@ void add_task_routes(Router& router, const HandlerContext& context) {
                  [&context](const Request& request, const RouteParams& params, const User& user) {
                    auto task = visible_task(context, params, user);
                    if (!task) return context.error(request, task.error());
-                   // The Store has no reader for run data until part 2 records runs; until then
-                   // there is never a last successful run, hence null.
-                   return json_response(200, task_status_to_json(*task, std::nullopt));
+                   std::optional<std::string> document;
+                   if (task->last.data_id) {
+                     auto data = context.store().get_data(*task->last.data_id);
+                     if (data) {
+                       document = std::move(data->body);
+                     } else if (data.error().code != ErrorCode::kNotFound) {
+                       return context.error(request, data.error());
+                     }
+                   }
+                   auto body =
+                       with_document(task_status_to_json(*task), "last_execution_data", document);
+                   if (!body) return context.error(request, body.error());
+                   return json_text_response(200, std::move(*body));
                  }));
 
   router.add("POST", "/tasks/{task_id}/reset-attempt",
+             context.with_user([&context](const Request& request, const RouteParams& params,
+                                          const User& user) {
+               auto task = visible_task(context, params, user);
+               if (!task) return context.error(request, task.error());
+               const TimePoint now = context.now();
+               auto reset = context.store().reset_attempts(task->id, now);
+               if (!reset) return context.error(request, reset.error());
+               return task_response(context, request,
+                                    reschedule(context, *reset, next_run_after_reset(*reset, now)));
+             }));
+
+  router.add("POST", "/tasks/{task_id}/run",
              context.with_user(
                  [&context](const Request& request, const RouteParams& params, const User& user) {
                    auto task = visible_task(context, params, user);
                    if (!task) return context.error(request, task.error());
-                   auto reset = context.store().reset_attempts(task->id, context.now());
-                   if (!reset) return context.error(request, reset.error());
-                   notify_changed(context, reset->id);
-                   return json_response(200, task_to_json(*reset));
+                   auto* listener = context.listener();
+                   if (listener == nullptr)
+                     return context.error(request, ErrorCode::kUnavailable,
+                                          "no scheduler runs in this process to take the run");
+                   auto queued = listener->request_run(task->id);
+                   if (!queued) {
+                     if (queued.error().code == ErrorCode::kConflict)
+                       return context.error(request, ErrorCode::kConflict,
+                                            "a run of this task is in progress");
+                     return context.error(request, queued.error());
+                   }
+                   return json_response(202, run_accepted_to_json(task->id, *queued));
                  }));
+
+  router.add("POST", "/tasks/{task_id}/pause",
+             context.with_user([&context](const Request& request, const RouteParams& params,
+                                          const User& user) {
+               auto task = visible_task(context, params, user);
+               if (!task) return context.error(request, task.error());
+               // Already paused with nothing planned: nothing to change.
+               if (task->paused && !task->next_run_at)
+                 return json_response(200, task_to_json(*task));
+               auto paused = context.store().set_paused(task->id, true, context.now());
+               if (!paused) return context.error(request, paused.error());
+               return task_response(context, request, reschedule(context, *paused, std::nullopt));
+             }));
+
+  router.add("POST", "/tasks/{task_id}/resume",
+             context.with_user([&context](const Request& request, const RouteParams& params,
+                                          const User& user) {
+               auto task = visible_task(context, params, user);
+               if (!task) return context.error(request, task.error());
+               // Not paused and a run planned (perhaps a retry): keep that plan.
+               if (!task->paused && task->next_run_at)
+                 return json_response(200, task_to_json(*task));
+               const TimePoint now = context.now();
+               auto resumed = context.store().set_paused(task->id, false, now);
+               if (!resumed) return context.error(request, resumed.error());
+               return task_response(context, request,
+                                    reschedule(context, *resumed, next_run_from(*resumed, now)));
+             }));
 }
 
 }  // namespace fetchd::api

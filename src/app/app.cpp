@@ -4,13 +4,16 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <ostream>
 #include <thread>
 
 #include "api/http_server.hpp"
 #include "api/rest_api.hpp"
+#include "app/engine.hpp"
 #include "auth/auth_service.hpp"
 #include "config/options.hpp"
+#include "core/schedule.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace fetchd::app {
@@ -56,8 +59,10 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
     return 1;
   }
   SystemClock clock;
+  Metrics metrics;  // what GET /metrics renders; the engine counts into it too
+  Engine engine(**store, config, clock, metrics, log);
   auth::AuthService auth(**store, clock, {config.auth_token_ttl, config.auth_open_registration});
-  api::RestApi api(**store, auth, clock, log);
+  api::RestApi api(**store, auth, clock, metrics, log, &engine.task_listener(), config.demo);
 
   const auto listen = parse_listen(config.listen).value();  // validated by the loader
   api::HttpServerOptions http;
@@ -78,11 +83,18 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
   }
   log->info("listening on http://{}:{} (database {})", url_host(listen.host), server.port(),
             config.db);
+  // After the server: tasks that fetch this server's own /demo/ feeds find it listening.
+  if (auto started = engine.start(); !started) {
+    log->error("cannot start the engine: {} {}", started.error().message, started.error().internal);
+    server.stop();
+    return 1;
+  }
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
   log->info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
+  engine.stop();
   log->info("stopped");
   return 0;
 }
@@ -127,6 +139,104 @@ int add_user(const Config& config, const std::string& name, const std::string& p
     return 1;
   }
   out << "added " << to_string(user->role) << " " << user->username << " (id " << user->id << ")\n";
+  return 0;
+}
+
+int feed(const Config& config, std::shared_ptr<spdlog::logger> log, std::ostream& out,
+         std::ostream& err) {
+  auto store = open_migrated(config, true, *log);
+  if (!store) {
+    err << "fetchd: cannot open the database " << config.db << ": " << store.error().message
+        << "\n";
+    return 1;
+  }
+  SystemClock clock;
+  Metrics metrics;
+  Engine engine(**store, config, clock, metrics, log);
+  const auto summary = engine.feed();
+  out << "feed: " << summary.runs << " runs, " << summary.succeeded << " succeeded, "
+      << summary.failed << " failed\n";
+  return summary.failed == 0 && summary.succeeded == summary.runs ? 0 : 1;
+}
+
+namespace {
+
+// The original service's seed: its three event feeds.
+constexpr std::array<std::string_view, 3> kSeedFeeds = {
+    "amazingexpo2020.json", "salesmeeting2020.json", "ceosummersummit2020.json"};
+
+Result<User> seed_owner(Store& store, const Config& config, const std::string& name,
+                        std::ostream& out) {
+  if (auto user = store.find_user_by_name(name)) return user;
+  SystemClock clock;
+  auth::AuthService auth(store, clock, {config.auth_token_ttl, true});
+  const std::string password = auth::generate_token().token;
+  auto user = auth.register_user(name, password, Role::kUser, true);
+  if (user) out << "created user " << name << " with password " << password << "\n";
+  return user;
+}
+
+}  // namespace
+
+int seed(const Config& config, const SeedOptions& options, std::ostream& out, std::ostream& err) {
+  auto store = open_store(config.db);
+  if (store) {
+    if (auto applied = (*store)->migrate(); !applied) store = tl::unexpected(applied.error());
+  }
+  if (!store) {
+    err << "fetchd: cannot open the database " << config.db << ": " << store.error().message
+        << "\n";
+    return 1;
+  }
+  auto owner = seed_owner(**store, config, options.owner, out);
+  if (!owner) {
+    err << "fetchd: cannot create the owner " << options.owner << ": " << owner.error().message
+        << "\n";
+    return 1;
+  }
+  std::string base_url = options.base_url;
+  if (base_url.empty()) {
+    auto listen = parse_listen(config.listen).value();  // validated by the loader
+    if (listen.host == "0.0.0.0" || listen.host == "::") listen.host = "127.0.0.1";
+    base_url = "http://" + url_host(listen.host) + ":" + std::to_string(listen.port) + "/demo/";
+  }
+  SystemClock clock;
+  const TimePoint now = clock.now();
+  const std::size_t step = std::max<std::size_t>(1, options.count / 100);
+  for (std::size_t i = 0; i < options.count; ++i) {
+    const auto feed = kSeedFeeds[i % kSeedFeeds.size()];
+    TaskSpec spec;
+    spec.name = std::string(feed.substr(0, feed.find('.'))) + " #" + std::to_string(i + 1);
+    spec.url = base_url;
+    spec.parameters = {{"eventfile", feed}, {"token", "demo-token"}, {"apiuser", "demo"}};
+    spec.start_time = now - std::chrono::days(10);
+    spec.end_time = now + std::chrono::days(10);
+    spec.task_interval = 2;
+    spec.max_execution_time = 0;
+    spec.max_attempt = 3;
+    if (auto invalid = validate_task_spec(spec); !invalid.empty()) {
+      err << "fetchd: the seed task is invalid: " << invalid.front().field << " "
+          << invalid.front().message << " (check --base-url)\n";
+      return 1;
+    }
+    auto task = (*store)->create_task(owner->id, spec, now);
+    if (task) {
+      auto next = (*store)->set_next_run(task->id, next_run_from(*task, now));
+      if (!next) task = tl::unexpected(next.error());
+    }
+    if (!task) {
+      err << "\nfetchd: cannot create task " << i + 1 << ": " << task.error().message << "\n";
+      return 1;
+    }
+    if (options.progress && ((i + 1) % step == 0 || i + 1 == options.count)) {
+      const std::size_t pct = (i + 1) * 100 / options.count;
+      err << "\r[" << std::string(pct / 5, '#') << std::string(20 - pct / 5, ' ') << "] " << pct
+          << "% " << i + 1 << "/" << options.count << std::flush;
+    }
+  }
+  if (options.progress) err << "\n";
+  out << "added " << options.count << " tasks for " << owner->username << " fetching " << base_url
+      << "\n";
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // components each command needs from the resolved Config.
 #pragma once
 
+#include <cstddef>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -31,5 +32,20 @@ int migrate(const Config& config, std::ostream& out, std::ostream& err);
 // `fetchd user add NAME [--admin]`, with the password already read.
 int add_user(const Config& config, const std::string& name, const std::string& password, bool admin,
              std::ostream& out, std::ostream& err);
+
+// `fetchd feed`: one scheduling pass — every task due now is run to completion in this
+// process. Exit code 0 when every run succeeded, 1 otherwise; a one-line summary on `out`.
+int feed(const Config& config, std::shared_ptr<spdlog::logger> log, std::ostream& out,
+         std::ostream& err);
+
+struct SeedOptions {
+  std::size_t count = 10;
+  std::string base_url;        // empty: this server's own demo feeds, http://<listen>/demo/
+  std::string owner = "demo";  // created (with a random password, printed) when missing
+  bool progress = false;       // draw a progress bar on `err`
+};
+
+// `fetchd db seed`: adds demo tasks like the original service's seed.
+int seed(const Config& config, const SeedOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace fetchd::app

@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
       "the subcommand too.";
 
   fetchd::app::ServeOptions serve_options;
-  auto* serve = cli.add_subcommand("serve", "Run everything in one process: API (embedded mode).");
+  auto* serve = cli.add_subcommand(
+      "serve", "Run everything in one process: API, scheduler and workers (embedded mode).");
   bool no_migrate = false;
   serve->footer(options_footer);
   serve->add_flag("--no-migrate", no_migrate, "Do not apply pending schema migrations on start.");
@@ -80,6 +81,24 @@ int main(int argc, char** argv) {
   db->require_subcommand(1);
   auto* db_init = db->add_subcommand("init", "Create the schema (idempotent).");
   auto* db_migrate = db->add_subcommand("migrate", "Apply pending migrations (idempotent).");
+  fetchd::app::SeedOptions seed_options;
+  auto* db_seed = db->add_subcommand("seed", "Add demo tasks like the original service's seed.");
+  db_seed->add_option("--count", seed_options.count, "How many tasks to add.")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
+  db_seed->add_option("--base-url", seed_options.base_url,
+                      "URL the tasks fetch (their eventfile is appended). Default: this "
+                      "server's own demo feeds, http://<listen>/demo/.");
+  db_seed
+      ->add_option("--owner", seed_options.owner,
+                   "User owning the tasks; created with a random password if missing.")
+      ->capture_default_str();
+
+  auto* feed =
+      cli.add_subcommand("feed",
+                         "One scheduling pass: run every task due now to completion, then exit "
+                         "(exit code 1 if any run failed).");
+  feed->footer(options_footer);
 
   auto* user = cli.add_subcommand("user", "User accounts.");
   user->footer(options_footer);
@@ -130,6 +149,18 @@ int main(int argc, char** argv) {
     }
     serve_options.migrate = !no_migrate;
     return fetchd::app::serve(*config, serve_options, *log);
+  }
+  if (feed->parsed()) {
+    auto log = fetchd::make_logger(*config);
+    if (!log) {
+      std::cerr << "fetchd: " << log.error().message << "\n";
+      return kUsageError;
+    }
+    return fetchd::app::feed(*config, *log, std::cout, std::cerr);
+  }
+  if (db_seed->parsed()) {
+    seed_options.progress = seed_options.count >= 1000 && isatty(STDERR_FILENO);
+    return fetchd::app::seed(*config, seed_options, std::cout, std::cerr);
   }
   if (db_init->parsed() || db_migrate->parsed())
     return fetchd::app::migrate(*config, std::cout, std::cerr);

@@ -44,7 +44,8 @@ std::optional<TimePoint> next_run_after(const Task& task, TimePoint scheduled_at
 // The next run of a task that is not running now, e.g. just created, updated, resumed or
 // reset, or loaded at start after downtime: nullopt when paused, suspended or its window is
 // over; `now` when `catch_up_from` (the persisted next_run_at) is <= now (missed runs coalesce
-// into one catch-up run now); else the first due time >= now.
+// into one catch-up run now); else the first due time >= now, or `catch_up_from` itself when it
+// is inside the window and comes before that (a pending retry survives a restart).
 std::optional<TimePoint> next_run_from(const Task& task, TimePoint now,
                                        std::optional<TimePoint> catch_up_from = std::nullopt);
 

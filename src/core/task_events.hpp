@@ -21,9 +21,9 @@ class TaskChangeListener {
   virtual void task_changed(TaskId id) = 0;
   // After a successful delete of the task.
   virtual void task_deleted(TaskId id) = 0;
-  // POST /tasks/{id}/run: run it now, outside the schedule. kConflict when a run of the task
-  // is in flight; kUnavailable when no scheduler can take it.
-  virtual Result<void> request_run(TaskId /*id*/) {
+  // POST /tasks/{id}/run: run it now, outside the schedule; returns the run's scheduled_at.
+  // kConflict when a run of the task is in flight; kUnavailable when no scheduler can take it.
+  virtual Result<TimePoint> request_run(TaskId /*id*/) {
     return fail(ErrorCode::kUnavailable, "no scheduler is running in this process");
   }
 };

@@ -24,6 +24,8 @@ struct FetchRequest {
   std::uint64_t max_response_bytes = 10 * 1024 * 1024;  // decoded bytes
 };
 
+// dns, connect and tls: how long each phase took (0 on a reused connection); first_byte and
+// total: since the fetch started. After redirects, curl adds up the requests' times.
 struct FetchTimings {
   std::chrono::microseconds dns{0};
   std::chrono::microseconds connect{0};
@@ -68,8 +70,10 @@ class Fetcher {
   using Callback = std::function<void(FetchResult)>;
   virtual ~Fetcher() = default;
   // Starts the transfer; `done` is called exactly once, on the engine's thread, with the
-  // result (also when the engine is stopped: kShutdown). Must not block.
+  // result (also when the engine is stopped: kShutdown; once stop() has been called, at once
+  // on the caller's thread). Must not block.
   virtual void fetch(FetchRequest request, Callback done) = 0;
+  // Requests accepted and not yet answered (transfers running and waiting for a slot).
   virtual std::size_t in_flight() const = 0;
   // Finishes transfers for up to `grace`, fails the rest with kShutdown, joins the thread.
   virtual void stop(std::chrono::milliseconds grace) = 0;

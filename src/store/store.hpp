@@ -104,11 +104,7 @@ class Store {
   virtual Result<User> find_user_by_name(const std::string& name) = 0;             // kNotFound
   virtual Result<void> set_password_hash(UserId id, const std::string& hash) = 0;  // kNotFound
   // Deletes the user with their tokens and tasks (and so the tasks' jobs and data). kNotFound.
-  // Not pure only so that test doubles written before it existed still compile; every real
-  // backend overrides it (the contract suite checks).
-  virtual Result<void> delete_user(UserId /*id*/) {
-    return fail(ErrorCode::kInternal, "delete_user is not implemented by this store");
-  }
+  virtual Result<void> delete_user(UserId id) = 0;
 
   // Tokens. find_token_user: the user of an unexpired token, else kNotFound.
   // create_token: kConflict when the hash exists, kNotFound when the user does not.

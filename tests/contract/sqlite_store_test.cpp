@@ -1,7 +1,7 @@
 // What only the SQLite backend has, beyond the Store contract: URL parsing, open errors, WAL,
-// the jobs/data schema the engine will write (cascades, unique run per due time, indexes),
-// error translation, per-migration transactions. Uses a second raw connection where the
-// Store interface cannot reach (jobs, data, engine state).
+// the jobs/data schema the engine writes (cascades, unique run per due time, indexes, the
+// job_count bookkeeping and its upgrade), error translation, per-migration transactions. Uses
+// a second raw connection where the Store interface cannot reach.
 
 #include <sqlite3.h>
 
@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace fetchd {
+
+std::span<const EmbeddedFile> sqlite_migrations();  // src/store/CMakeLists.txt embeds them
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -183,7 +187,7 @@ TEST(SqliteOpen, WorksWithoutReaderConnections) {
 TEST_F(SqliteStoreTest, FileIsInWalMode) {
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.rows("SELECT name FROM schema_migrations"), "0001_init");
+  EXPECT_EQ(raw.rows("SELECT name FROM schema_migrations ORDER BY name"), "0001_init\n0002_engine");
   EXPECT_NE(raw.rows("SELECT applied_at FROM schema_migrations"), "");
 }
 
@@ -282,7 +286,111 @@ TEST_F(SqliteStoreTest, EngineStateIsReadBackAndResetKeepsTheLastRun) {
   EXPECT_EQ(updated.last, task.last);
 }
 
+TEST_F(SqliteStoreTest, EngineQueriesUseTheirIndexes) {
+  RawDb raw(path_);
+  const auto plan = [&](const std::string& sql) { return raw.rows("EXPLAIN QUERY PLAN " + sql); };
+  // record_runs: the deduplication lookup.
+  EXPECT_NE(plan("SELECT id FROM data WHERE task_id = 1 AND content_hash = 'h'")
+                .find("INDEX sqlite_autoindex_data_1 (task_id=? AND content_hash=?)"),
+            std::string::npos);
+  // list_jobs, with and without a status: the index walk is already in order (no sort).
+  for (const std::string filter : {"", " AND status = 'failed'"}) {
+    const auto text = plan("SELECT * FROM jobs WHERE task_id = 1 AND id < 99" + filter +
+                           " ORDER BY id DESC LIMIT 10");
+    EXPECT_NE(text.find("jobs_task_id_id"), std::string::npos) << text;
+    EXPECT_EQ(text.find("TEMP B-TREE"), std::string::npos) << text;
+  }
+  // prune: a task's excess jobs, and whether a document is still referenced.
+  EXPECT_NE(plan("SELECT id FROM jobs WHERE task_id = 1 ORDER BY id DESC LIMIT 5 OFFSET 1000")
+                .find("COVERING INDEX jobs_task_id_id"),
+            std::string::npos);
+  EXPECT_NE(plan("SELECT 1 FROM jobs WHERE data_id = 3").find("jobs_data_id"), std::string::npos);
+}
+
+// Runs of `task` due at 1000, 2000, ... as record_runs takes them.
+std::vector<RunRecord> failed_runs(TaskId task, int count, std::int64_t first_due = 1000) {
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < count; ++i) {
+    RunRecord run;
+    run.job.task_id = task;
+    run.job.scheduled_at = from_unix_ms(first_due + 1000 * i);
+    run.job.finished_at = from_unix_ms(first_due + 1000 * i + 10);
+    run.job.status = JobStatus::kFailed;
+    run.job.error = "HTTP 500";
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+TEST_F(SqliteStoreTest, JobCountFollowsRecordedAndPrunedJobs) {
+  RawDb raw(path_);
+  const auto t = std::to_string(task_.id);
+  const auto job_count = [&] { return raw.rows("SELECT job_count FROM tasks WHERE id = " + t); };
+  const auto real_count = [&] {
+    return raw.rows("SELECT count(*) FROM jobs WHERE task_id = " + t);
+  };
+  EXPECT_EQ(job_count(), "0");
+
+  auto runs = failed_runs(task_.id, 5);
+  runs[4].update_task = false;  // a skipped run is counted too
+  runs[4].job.status = JobStatus::kSkipped;
+  runs.push_back(runs[0]);  // a duplicate is not
+  auto gone = failed_runs(task_.id + 1000, 1);
+  runs.push_back(gone[0]);  // nor a run of a missing task
+  must(store_->record_runs(runs), "record_runs");
+  EXPECT_EQ(job_count(), "5");
+  EXPECT_EQ(real_count(), "5");
+
+  EXPECT_EQ(must(store_->prune({2, from_unix_ms(0), 100}), "prune"), 3);
+  EXPECT_EQ(job_count(), "2");
+  EXPECT_EQ(real_count(), "2");
+}
+
+TEST(SqliteUpgrade, Migration0002CountsTheJobsAlreadyThere) {
+  TempDir dir;
+  const auto path = dir.path() / "old.db";
+  {
+    // A database of the previous release: 0001 only, with jobs written by hand.
+    auto conn = must(sqlite::Connection::open(path.string(), {}), "open");
+    auto migrations = sqlite::migrations_from(sqlite_migrations());
+    ASSERT_GE(migrations.size(), 2u);
+    migrations.resize(1);
+    must(sqlite::apply_migrations(*conn, migrations), "apply 0001");
+    must(conn->exec(
+             "INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'u', 'h', 0);"
+             "INSERT INTO tasks (id, owner_id, name, url, start_time, end_time, task_interval, "
+             "created_at, updated_at) VALUES (1, 1, 'a', 'http://x/', 0, 10, 1, 0, 0), "
+             "(2, 1, 'b', 'http://x/', 0, 10, 1, 0, 0);"
+             "INSERT INTO jobs (task_id, scheduled_at, status) VALUES (1, 1, 'failed'), "
+             "(1, 2, 'failed'), (1, 3, 'failed'), (2, 1, 'failed');"),
+         "old rows");
+  }
+  auto store = must(open_sqlite_store(path.string()), "open");
+  EXPECT_EQ(must(store->migrate(), "migrate"), std::vector<std::string>{"0002_engine"});
+  RawDb raw(path);
+  EXPECT_EQ(raw.rows("SELECT id, job_count FROM tasks ORDER BY id"), "1|3\n2|1");
+  // Retention works on the old jobs right away.
+  EXPECT_EQ(must(store->prune({1, from_unix_ms(-1), 100}), "prune"), 2);
+  EXPECT_EQ(raw.rows("SELECT task_id, scheduled_at FROM jobs ORDER BY id"), "1|3\n2|1");
+}
+
 // --- failures ---------------------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, RecordRunsWhileAnotherWriterHoldsTheLockIsUnavailable) {
+  SqliteOptions options;
+  options.busy_timeout = std::chrono::milliseconds(50);
+  auto store = must(open_sqlite_store(path_.string(), options), "open");
+  RawDb other_process(path_);
+  other_process.exec("BEGIN IMMEDIATE");
+  auto blocked = store->record_runs(failed_runs(task_.id, 3));
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code, ErrorCode::kUnavailable);  // the RunWriter retries these
+  other_process.exec("ROLLBACK");
+  const auto recorded = must(store->record_runs(failed_runs(task_.id, 3)), "record_runs");
+  ASSERT_EQ(recorded.size(), 3u);
+  EXPECT_GT(recorded[0].job_id, 0);
+  EXPECT_EQ(other_process.rows("SELECT count(*) FROM jobs"), "3");
+}
 
 TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableThenRecovers) {
   SqliteOptions options;

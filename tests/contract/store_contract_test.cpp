@@ -133,6 +133,56 @@ std::vector<TaskId> ids_of(const std::vector<Task>& tasks) {
   return ids;
 }
 
+// A finished run of `task` due at `due_ms`, as a worker hands it over: it started 5 ms late,
+// took 100 ms, and plans the next run one interval (2 s) after its due time. A success carries
+// `body`; its "hash" is derived from the body, which is all the store relies on.
+RunRecord run_of(TaskId task, std::int64_t due_ms, JobStatus status,
+                 const std::string& body = "[]") {
+  RunRecord run;
+  run.job.task_id = task;
+  run.job.attempt = 1;
+  run.job.scheduled_at = at(due_ms);
+  run.job.started_at = at(due_ms + 5);
+  run.job.finished_at = at(due_ms + 105);
+  run.job.duration_ms = 100;
+  run.job.status = status;
+  run.job.worker_id = "worker-1";
+  run.next_run_at = at(due_ms + 2000);
+  switch (status) {
+    case JobStatus::kSucceeded:
+      run.job.http_status = 200;
+      run.job.response_bytes = static_cast<std::int64_t>(body.size());
+      run.body = body;
+      run.content_hash = "sha256-of:" + body;
+      break;
+    case JobStatus::kFailed:
+      run.job.http_status = 503;
+      run.job.error = "HTTP 503 Service Unavailable";
+      run.job.response_bytes = 19;
+      break;
+    case JobStatus::kTimedOut:
+      run.job.error = "timed out after 30 s";
+      break;
+    case JobStatus::kSkipped:
+      run.job.started_at.reset();
+      run.job.duration_ms.reset();
+      run.job.finished_at = at(due_ms);
+      run.job.worker_id.reset();
+      run.next_run_at.reset();
+      run.update_task = false;
+      break;
+    default:
+      break;
+  }
+  return run;
+}
+
+std::vector<JobId> job_ids_of(const std::vector<Job>& jobs) {
+  std::vector<JobId> ids;
+  for (const auto& job : jobs) ids.push_back(job.id);
+  return ids;
+}
+
 template <typename Backend>
 class StoreContract : public ::testing::Test {
  protected:
@@ -157,6 +207,36 @@ class StoreContract : public ::testing::Test {
   }
   bool token_valid(const std::string& hash, std::int64_t now_ms = kNowMs) {
     return store().find_token_user(hash, at(now_ms)).has_value();
+  }
+  std::vector<RecordedRun> record(const std::vector<RunRecord>& runs) {
+    auto recorded = must(store().record_runs(runs), "record_runs");
+    if (recorded.size() != runs.size()) throw std::runtime_error("one outcome per record expected");
+    return recorded;
+  }
+  RecordedRun record(const RunRecord& run) { return record(std::vector<RunRecord>{run}).front(); }
+  // Every job of the task, newest first, read page by page.
+  std::vector<Job> all_jobs(TaskId task, std::optional<JobStatus> status = std::nullopt) {
+    std::vector<Job> jobs;
+    JobQuery query{task, status, std::nullopt, 7};
+    for (int page = 0; page < 10'000; ++page) {
+      auto got = must(store().list_jobs(query), "list_jobs");
+      jobs.insert(jobs.end(), got.items.begin(), got.items.end());
+      if (!got.next_after) return jobs;
+      query.before = got.next_after;
+    }
+    throw std::runtime_error("list_jobs never ends");
+  }
+  // Prunes until nothing is left; returns the rows deleted and checks each call's bound.
+  std::int64_t prune_all(const RetentionPolicy& policy) {
+    std::int64_t total = 0;
+    for (int call = 0; call < 10'000; ++call) {
+      const auto deleted = must(store().prune(policy), "prune");
+      // At most `batch` jobs, each of which may free one document.
+      EXPECT_LE(deleted, 2 * static_cast<std::int64_t>(policy.batch));
+      if (deleted == 0) return total;
+      total += deleted;
+    }
+    throw std::runtime_error("prune never ends");
   }
 
   Backend backend_;
@@ -663,6 +743,557 @@ TYPED_TEST(StoreContract, DataSurvivesCloseAndReopen) {
   EXPECT_TRUE(this->token_valid("h-alice"));
   // Ids keep increasing across restarts.
   EXPECT_GT(this->add_task(alice.id, "after restart").id, task.id);
+}
+
+// --- engine: schedule state -------------------------------------------------------------------
+
+TYPED_TEST(StoreContract, NextRunIsPersistedWithoutTouchingUpdatedAt) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  must(this->store().set_next_run(task.id, at(kNowMs + 2000)), "set_next_run");
+  auto read = must(this->store().get_task(task.id), "get_task");
+  EXPECT_EQ(read.next_run_at, at(kNowMs + 2000));
+  EXPECT_EQ(read.updated_at, at(kNowMs));
+  must(this->store().set_next_run(task.id, std::nullopt), "set_next_run none");
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").next_run_at, std::nullopt);
+  EXPECT_EQ(outcome(this->store().set_next_run(task.id + 1000, at(kNowMs))), "not_found");
+  // The spec's updates leave it alone.
+  must(this->store().set_next_run(task.id, at(kNowMs + 7)), "set_next_run");
+  must(this->store().update_task(task.id, sample_spec("renamed"), at(kNowMs + 1)), "update");
+  must(this->store().set_paused(task.id, true, at(kNowMs + 2)), "pause");
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").next_run_at, at(kNowMs + 7));
+}
+
+TYPED_TEST(StoreContract, LoadSchedulePagesOverEveryTask) {
+  const auto alice = this->add_user("alice");
+  const auto bob = this->add_user("bob");
+  constexpr int kTasks = 2500;
+  std::vector<TaskId> ids;
+  for (int i = 0; i < kTasks; ++i) {
+    auto spec = sample_spec("t" + std::to_string(i));
+    spec.task_interval = 1 + i % 7;
+    spec.max_attempt = 1 + i % 5;
+    spec.start_time = at(kNowMs + i);
+    const auto task =
+        must(this->store().create_task(i % 2 ? alice.id : bob.id, spec, at(kNowMs)), "create_task");
+    ids.push_back(task.id);
+    if (i % 3 == 0) must(this->store().set_next_run(task.id, at(kNowMs + 10 * i)), "next");
+    if (i % 11 == 0) must(this->store().set_paused(task.id, true, at(kNowMs)), "pause");
+  }
+  // Some engine state, written the engine's way.
+  this->record(run_of(ids[4], kNowMs, JobStatus::kFailed));
+  this->record(run_of(ids[4], kNowMs + 2000, JobStatus::kTimedOut));
+
+  std::vector<ScheduleEntry> entries;
+  std::optional<TaskId> after;
+  std::vector<std::size_t> page_sizes;
+  for (int page = 0; page < 10; ++page) {
+    auto got = must(this->store().load_schedule(after, 1000), "load_schedule");
+    page_sizes.push_back(got.items.size());
+    entries.insert(entries.end(), got.items.begin(), got.items.end());
+    if (!got.next_after) break;
+    EXPECT_EQ(*got.next_after, got.items.back().id);
+    after = got.next_after;
+  }
+  EXPECT_EQ(page_sizes, (std::vector<std::size_t>{1000, 1000, 500}));
+  ASSERT_EQ(entries.size(), ids.size());
+  for (int i = 0; i < kTasks; ++i) {
+    const auto& entry = entries[i];
+    ASSERT_EQ(entry.id, ids[i]) << i;
+    EXPECT_EQ(entry.start_time, at(kNowMs + i));
+    EXPECT_EQ(entry.end_time, at(kNowMs + 10 * kYearMs));
+    EXPECT_EQ(entry.task_interval, 1 + i % 7);
+    EXPECT_EQ(entry.max_attempt, 1 + i % 5);
+    EXPECT_EQ(entry.paused, i % 11 == 0) << i;
+    if (i == 4) {
+      EXPECT_EQ(entry.consecutive_failures, 2);
+      EXPECT_EQ(entry.next_run_at, at(kNowMs + 4000));  // the last run's plan
+    } else {
+      EXPECT_EQ(entry.consecutive_failures, 0);
+      EXPECT_EQ(entry.next_run_at,
+                i % 3 == 0 ? std::optional<TimePoint>(at(kNowMs + 10 * i)) : std::nullopt);
+    }
+  }
+  // Both sides of the page bound, and the end.
+  auto exact = must(this->store().load_schedule(ids[kTasks - 11], 10), "last ten");
+  EXPECT_EQ(exact.items.size(), 10u);
+  EXPECT_FALSE(exact.next_after.has_value());
+  auto short_by_one = must(this->store().load_schedule(ids[kTasks - 11], 9), "nine of ten");
+  EXPECT_EQ(short_by_one.next_after, std::optional<std::int64_t>(ids[kTasks - 2]));
+  auto beyond = must(this->store().load_schedule(ids.back(), 10), "beyond");
+  EXPECT_TRUE(beyond.items.empty());
+  EXPECT_FALSE(beyond.next_after.has_value());
+  EXPECT_EQ(outcome(this->store().load_schedule(std::nullopt, 0)), "invalid");
+  // Deleted tasks leave the schedule.
+  must(this->store().delete_task(ids[0]), "delete_task");
+  EXPECT_EQ(must(this->store().load_schedule(std::nullopt, 1), "first").items.front().id, ids[1]);
+}
+
+// --- engine: recording runs -------------------------------------------------------------------
+
+TYPED_TEST(StoreContract, RecordRunsHandlesEveryOutcomeInOneBatch) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto doomed = this->add_task(alice.id, "doomed");
+  must(this->store().delete_task(doomed.id), "delete_task");
+  const std::string body = R"([ {"id": "bdc3ab3979cb", "name_first": "Zoë"} ])";
+
+  auto success = run_of(task.id, kNowMs, JobStatus::kSucceeded, body);
+  success.job.records = 1;
+  auto failure = run_of(task.id, kNowMs + 2000, JobStatus::kFailed);
+  failure.job.attempt = 1;
+  const auto skipped = run_of(task.id, kNowMs + 4000, JobStatus::kSkipped);
+  // The same due time as the success: a second run of (task, due time) is dropped whole, even
+  // with another body.
+  const auto duplicate = run_of(task.id, kNowMs, JobStatus::kSucceeded, "[\"other\"]");
+  const auto orphan = run_of(doomed.id, kNowMs, JobStatus::kSucceeded, body);
+
+  const auto recorded = this->record({success, failure, skipped, duplicate, orphan});
+
+  EXPECT_GT(recorded[0].job_id, 0);
+  ASSERT_TRUE(recorded[0].data_id.has_value());
+  EXPECT_TRUE(recorded[0].changed);
+  EXPECT_FALSE(recorded[0].task_missing);
+  EXPECT_GT(recorded[1].job_id, recorded[0].job_id);
+  EXPECT_EQ(recorded[1].data_id, std::nullopt);
+  EXPECT_FALSE(recorded[1].changed);
+  EXPECT_GT(recorded[2].job_id, recorded[1].job_id);
+  EXPECT_EQ(recorded[2].data_id, std::nullopt);
+  EXPECT_EQ(recorded[3].job_id, 0);
+  EXPECT_EQ(recorded[3].data_id, std::nullopt);
+  EXPECT_FALSE(recorded[3].task_missing);
+  EXPECT_EQ(recorded[4].job_id, 0);
+  EXPECT_EQ(recorded[4].data_id, std::nullopt);
+  EXPECT_TRUE(recorded[4].task_missing);
+
+  // Every field of the jobs reads back.
+  const auto ok = must(this->store().get_job(recorded[0].job_id), "get_job success");
+  EXPECT_EQ(ok.task_id, task.id);
+  EXPECT_EQ(ok.attempt, 1);
+  EXPECT_EQ(ok.scheduled_at, at(kNowMs));
+  EXPECT_EQ(ok.started_at, at(kNowMs + 5));
+  EXPECT_EQ(ok.finished_at, at(kNowMs + 105));
+  EXPECT_EQ(ok.duration_ms, 100);
+  EXPECT_EQ(ok.status, JobStatus::kSucceeded);
+  EXPECT_EQ(ok.http_status, 200);
+  EXPECT_EQ(ok.error, std::nullopt);
+  EXPECT_EQ(ok.response_bytes, static_cast<std::int64_t>(body.size()));
+  EXPECT_EQ(ok.records, 1);
+  EXPECT_EQ(ok.changed, true);
+  EXPECT_EQ(ok.worker_id, "worker-1");
+  EXPECT_EQ(ok.data_id, recorded[0].data_id);
+  const auto failed = must(this->store().get_job(recorded[1].job_id), "get_job failure");
+  EXPECT_EQ(failed.status, JobStatus::kFailed);
+  EXPECT_EQ(failed.http_status, 503);
+  EXPECT_EQ(failed.error, "HTTP 503 Service Unavailable");
+  EXPECT_EQ(failed.changed, std::nullopt);
+  EXPECT_EQ(failed.data_id, std::nullopt);
+  EXPECT_EQ(failed.records, std::nullopt);
+  const auto skip = must(this->store().get_job(recorded[2].job_id), "get_job skipped");
+  EXPECT_EQ(skip.status, JobStatus::kSkipped);
+  EXPECT_EQ(skip.started_at, std::nullopt);
+  EXPECT_EQ(skip.duration_ms, std::nullopt);
+  EXPECT_EQ(skip.worker_id, std::nullopt);
+
+  // The document, as sent (whitespace and all).
+  const auto data = must(this->store().get_data(*recorded[0].data_id), "get_data");
+  EXPECT_EQ(data.id, *recorded[0].data_id);
+  EXPECT_EQ(data.task_id, task.id);
+  EXPECT_EQ(data.body, body);
+  EXPECT_EQ(data.content_hash, "sha256-of:" + body);
+  EXPECT_EQ(data.bytes, static_cast<std::int64_t>(body.size()));
+  EXPECT_EQ(data.records, 1);
+
+  // The task's summary is the failure's (the skipped run does not touch it), but its data is
+  // still the last success's.
+  const auto read = must(this->store().get_task(task.id), "get_task");
+  EXPECT_EQ(read.last.job_id, recorded[1].job_id);
+  EXPECT_EQ(read.last.status, "failed");
+  EXPECT_EQ(read.last.at, at(kNowMs + 2005));
+  EXPECT_EQ(read.last.duration_ms, 100);
+  EXPECT_EQ(read.last.error, "HTTP 503 Service Unavailable");
+  EXPECT_EQ(read.last.data_id, recorded[0].data_id);
+  EXPECT_EQ(read.consecutive_failures, 1);
+  EXPECT_EQ(read.next_run_at, at(kNowMs + 4000));
+  EXPECT_EQ(read.updated_at, at(kNowMs));  // user edits only
+  EXPECT_EQ(read.spec, task.spec);
+
+  EXPECT_EQ(job_ids_of(this->all_jobs(task.id)),
+            (std::vector<JobId>{recorded[2].job_id, recorded[1].job_id, recorded[0].job_id}));
+  EXPECT_TRUE(this->all_jobs(doomed.id).empty());
+
+  // The duplicate's document was not kept: that body is new the next time it comes.
+  const auto later =
+      this->record(run_of(task.id, kNowMs + 6000, JobStatus::kSucceeded, "[\"other\"]"));
+  EXPECT_TRUE(later.changed);
+  EXPECT_NE(later.data_id, recorded[0].data_id);
+  // And a duplicate alone, in its own batch, changes nothing either.
+  const auto again = this->record(run_of(task.id, kNowMs + 2000, JobStatus::kSucceeded));
+  EXPECT_EQ(again.job_id, 0);
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").last.job_id, later.job_id);
+
+  EXPECT_TRUE(must(this->store().record_runs({}), "empty batch").empty());
+}
+
+TYPED_TEST(StoreContract, ABatchIsWrittenWholeOrNotAtAll) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  auto bad = run_of(task.id, kNowMs + 2000, JobStatus::kFailed);
+  bad.job.attempt = 0;  // attempts count from 1
+  auto failed =
+      this->store().record_runs({run_of(task.id, kNowMs, JobStatus::kSucceeded, "[1]"), bad,
+                                 run_of(task.id, kNowMs + 4000, JobStatus::kFailed)});
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().code, ErrorCode::kUnavailable);  // not worth retrying as is
+  EXPECT_TRUE(this->all_jobs(task.id).empty());
+  const auto read = must(this->store().get_task(task.id), "get_task");
+  EXPECT_EQ(read.last, LastRun{});
+  EXPECT_EQ(read.consecutive_failures, 0);
+  // The good records alone go through, and the payload is new: the failed batch left nothing.
+  const auto ok = this->record(run_of(task.id, kNowMs, JobStatus::kSucceeded, "[1]"));
+  EXPECT_GT(ok.job_id, 0);
+  EXPECT_TRUE(ok.changed);
+}
+
+TYPED_TEST(StoreContract, IdenticalPayloadsOfATaskAreStoredOnce) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto other = this->add_task(alice.id, "other");
+  const std::string x = R"({"attendees": [1, 2, 3]})";
+  const std::string y = R"({"attendees": [1, 2]})";
+
+  const auto first = this->record(run_of(task.id, kNowMs, JobStatus::kSucceeded, x));
+  const auto second = this->record(run_of(task.id, kNowMs + 2000, JobStatus::kSucceeded, x));
+  ASSERT_TRUE(first.data_id.has_value());
+  EXPECT_TRUE(first.changed);
+  EXPECT_EQ(second.data_id, first.data_id);
+  EXPECT_FALSE(second.changed);
+  EXPECT_NE(second.job_id, first.job_id);
+  const auto job = must(this->store().get_job(second.job_id), "get_job");
+  EXPECT_EQ(job.changed, false);
+  EXPECT_EQ(job.data_id, first.data_id);
+
+  // A new payload is a new row; the same one twice in one batch is one row.
+  const auto batch = this->record({run_of(task.id, kNowMs + 4000, JobStatus::kSucceeded, y),
+                                   run_of(task.id, kNowMs + 6000, JobStatus::kSucceeded, y)});
+  ASSERT_TRUE(batch[0].data_id.has_value());
+  EXPECT_NE(batch[0].data_id, first.data_id);
+  EXPECT_TRUE(batch[0].changed);
+  EXPECT_EQ(batch[1].data_id, batch[0].data_id);
+  EXPECT_FALSE(batch[1].changed);
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").last.data_id, batch[0].data_id);
+
+  // Deduplication is per task: another task's identical payload has its own row.
+  const auto elsewhere = this->record(run_of(other.id, kNowMs, JobStatus::kSucceeded, x));
+  ASSERT_TRUE(elsewhere.data_id.has_value());
+  EXPECT_NE(elsewhere.data_id, first.data_id);
+  EXPECT_TRUE(elsewhere.changed);
+  EXPECT_EQ(must(this->store().get_data(*elsewhere.data_id), "get_data").task_id, other.id);
+  EXPECT_EQ(must(this->store().get_data(*first.data_id), "get_data").body, x);
+}
+
+TYPED_TEST(StoreContract, ConsecutiveFailuresCountFailedTriesAndResetOnSuccess) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);  // max_attempt 3
+  const auto failures = [&] {
+    return must(this->store().get_task(task.id), "get_task").consecutive_failures;
+  };
+  std::int64_t due = kNowMs;
+  const auto run = [&](JobStatus status) {
+    this->record(run_of(task.id, due, status));
+    due += 2000;
+  };
+  run(JobStatus::kFailed);
+  EXPECT_EQ(failures(), 1);
+  run(JobStatus::kTimedOut);
+  EXPECT_EQ(failures(), 2);
+  run(JobStatus::kSkipped);
+  EXPECT_EQ(failures(), 2);
+  EXPECT_FALSE(must(this->store().get_task(task.id), "get_task").suspended());
+  run(JobStatus::kFailed);
+  EXPECT_EQ(failures(), 3);
+  EXPECT_TRUE(must(this->store().get_task(task.id), "get_task").suspended());
+  run(JobStatus::kSucceeded);
+  EXPECT_EQ(failures(), 0);
+  run(JobStatus::kFailed);
+  EXPECT_EQ(failures(), 1);
+  // In one batch too: the increments add up, a success in the middle resets.
+  std::vector<RunRecord> batch;
+  for (const auto status : {JobStatus::kFailed, JobStatus::kFailed, JobStatus::kSucceeded,
+                            JobStatus::kTimedOut, JobStatus::kFailed}) {
+    batch.push_back(run_of(task.id, due, status));
+    due += 2000;
+  }
+  this->record(batch);
+  EXPECT_EQ(failures(), 2);
+  must(this->store().reset_attempts(task.id, at(kNowMs)), "reset_attempts");
+  EXPECT_EQ(failures(), 0);
+  // A retry records its attempt number; a plan of "no next run" (suspension) is persisted.
+  auto retry = run_of(task.id, due, JobStatus::kFailed);
+  retry.job.attempt = 3;
+  retry.next_run_at.reset();
+  const auto recorded = this->record(retry);
+  EXPECT_EQ(must(this->store().get_job(recorded.job_id), "get_job").attempt, 3);
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").next_run_at, std::nullopt);
+}
+
+TYPED_TEST(StoreContract, RecordsAThousandRunsInOneCall) {
+  const auto alice = this->add_user("alice");
+  std::vector<TaskId> tasks;
+  for (int t = 0; t < 10; ++t)
+    tasks.push_back(this->add_task(alice.id, "t" + std::to_string(t)).id);
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 100; ++i) {
+    for (int t = 0; t < 10; ++t) {
+      const auto status = (i + t) % 4 == 0 ? JobStatus::kFailed : JobStatus::kSucceeded;
+      runs.push_back(
+          run_of(tasks[t], kNowMs + 2000 * i, status, "[" + std::to_string(i % 5) + "]"));
+    }
+  }
+  const auto recorded = this->record(runs);
+  std::set<JobId> ids;
+  for (const auto& r : recorded) {
+    EXPECT_FALSE(r.task_missing);
+    ids.insert(r.job_id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_EQ(ids.count(0), 0u);
+  // Five distinct payloads per task: the first of each is new, the rest reuse them.
+  std::set<DataId> data_ids;
+  int changed = 0;
+  for (const auto& r : recorded) {
+    if (r.data_id) data_ids.insert(*r.data_id);
+    changed += r.changed ? 1 : 0;
+  }
+  EXPECT_EQ(data_ids.size(), 50u);
+  EXPECT_EQ(changed, 50);
+  for (int t = 0; t < 10; ++t) {
+    EXPECT_EQ(this->all_jobs(tasks[t]).size(), 100u);
+    const auto task = must(this->store().get_task(tasks[t]), "get_task");
+    EXPECT_EQ(task.last.job_id, recorded[990 + t].job_id);
+    EXPECT_EQ(task.next_run_at, at(kNowMs + 2000 * 99 + 2000));
+  }
+}
+
+// --- engine: reading jobs and data ------------------------------------------------------------
+
+TYPED_TEST(StoreContract, ListJobsNewestFirstPagedAndFilteredByStatus) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto other = this->add_task(alice.id, "other");
+  std::vector<JobId> all;     // oldest first
+  std::vector<JobId> failed;  // oldest first
+  for (int i = 0; i < 9; ++i) {
+    const auto status = i % 3 == 1 ? JobStatus::kFailed : JobStatus::kSucceeded;
+    const auto r = this->record(run_of(task.id, kNowMs + 2000 * i, status));
+    all.push_back(r.job_id);
+    if (status == JobStatus::kFailed) failed.push_back(r.job_id);
+    this->record(run_of(other.id, kNowMs + 2000 * i, JobStatus::kFailed));  // interleaved
+  }
+  const std::vector<JobId> newest_first(all.rbegin(), all.rend());
+
+  JobQuery query{task.id, std::nullopt, std::nullopt, 4};
+  auto page1 = must(this->store().list_jobs(query), "page 1");
+  EXPECT_EQ(job_ids_of(page1.items), (std::vector<JobId>{newest_first[0], newest_first[1],
+                                                         newest_first[2], newest_first[3]}));
+  EXPECT_EQ(page1.next_after, std::optional<std::int64_t>(newest_first[3]));
+  query.before = page1.next_after;
+  auto page2 = must(this->store().list_jobs(query), "page 2");
+  EXPECT_EQ(job_ids_of(page2.items), (std::vector<JobId>{newest_first[4], newest_first[5],
+                                                         newest_first[6], newest_first[7]}));
+  query.before = page2.next_after;
+  auto page3 = must(this->store().list_jobs(query), "page 3");
+  EXPECT_EQ(job_ids_of(page3.items), (std::vector<JobId>{newest_first[8]}));
+  EXPECT_FALSE(page3.next_after.has_value());
+  for (const auto& job : page1.items) EXPECT_EQ(job.task_id, task.id);
+
+  // Both sides of "more rows exist".
+  EXPECT_FALSE(must(this->store().list_jobs({task.id, std::nullopt, std::nullopt, 9}), "9")
+                   .next_after.has_value());
+  EXPECT_TRUE(must(this->store().list_jobs({task.id, std::nullopt, std::nullopt, 8}), "8")
+                  .next_after.has_value());
+
+  // The status filter, paged with the same cursor.
+  auto f1 = must(this->store().list_jobs({task.id, JobStatus::kFailed, std::nullopt, 2}), "f1");
+  EXPECT_EQ(job_ids_of(f1.items), (std::vector<JobId>{failed[2], failed[1]}));
+  ASSERT_TRUE(f1.next_after.has_value());
+  auto f2 = must(this->store().list_jobs({task.id, JobStatus::kFailed, f1.next_after, 2}), "f2");
+  EXPECT_EQ(job_ids_of(f2.items), (std::vector<JobId>{failed[0]}));
+  EXPECT_FALSE(f2.next_after.has_value());
+  for (const auto& job : this->all_jobs(task.id, JobStatus::kSucceeded)) {
+    EXPECT_EQ(job.status, JobStatus::kSucceeded);
+  }
+  EXPECT_EQ(this->all_jobs(task.id, JobStatus::kSucceeded).size(), 6u);
+  EXPECT_TRUE(this->all_jobs(task.id, JobStatus::kTimedOut).empty());
+
+  // `before` is exclusive; an unknown task has no jobs; a zero limit is refused.
+  auto below = must(this->store().list_jobs({task.id, std::nullopt, all[1], 10}), "below");
+  EXPECT_EQ(job_ids_of(below.items), std::vector<JobId>{all[0]});
+  EXPECT_TRUE(
+      must(this->store().list_jobs({task.id, std::nullopt, all[0], 10}), "none").items.empty());
+  EXPECT_TRUE(
+      must(this->store().list_jobs({other.id + 1000, std::nullopt, std::nullopt, 10}), "unknown")
+          .items.empty());
+  EXPECT_EQ(outcome(this->store().list_jobs({task.id, std::nullopt, std::nullopt, 0})), "invalid");
+}
+
+TYPED_TEST(StoreContract, UnknownJobAndDataAreNotFound) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto r = this->record(run_of(task.id, kNowMs, JobStatus::kSucceeded, "{}"));
+  ASSERT_TRUE(r.data_id.has_value());
+  EXPECT_EQ(outcome(this->store().get_job(r.job_id)), "ok");
+  EXPECT_EQ(outcome(this->store().get_data(*r.data_id)), "ok");
+  EXPECT_EQ(outcome(this->store().get_job(r.job_id + 1000)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*r.data_id + 1000)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_job(0)), "not_found");
+  // A deleted task takes its jobs and data with it.
+  must(this->store().delete_task(task.id), "delete_task");
+  EXPECT_EQ(outcome(this->store().get_job(r.job_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*r.data_id)), "not_found");
+}
+
+// --- engine: retention ------------------------------------------------------------------------
+
+TYPED_TEST(StoreContract, PruneKeepsTheNewestJobsOfEachTask) {
+  const auto alice = this->add_user("alice");
+  const auto busy = this->add_task(alice.id, "busy");
+  const auto quiet = this->add_task(alice.id, "quiet");
+  std::vector<RecordedRun> busy_runs;
+  for (int i = 0; i < 10; ++i) {
+    busy_runs.push_back(this->record(
+        run_of(busy.id, kNowMs + 2000 * i, JobStatus::kSucceeded, "[" + std::to_string(i) + "]")));
+    if (i < 3) this->record(run_of(quiet.id, kNowMs + 2000 * i, JobStatus::kFailed));
+  }
+  // Nothing to do while under the count.
+  EXPECT_EQ(must(this->store().prune({10, at(0), 500}), "prune at the count"), 0);
+
+  RetentionPolicy policy{4, at(0), 3};
+  // Six jobs go, each with the one document only it referenced.
+  EXPECT_EQ(this->prune_all(policy), 12);
+  std::vector<JobId> newest;
+  for (int i = 9; i >= 6; --i) newest.push_back(busy_runs[i].job_id);
+  EXPECT_EQ(job_ids_of(this->all_jobs(busy.id)), newest);
+  EXPECT_EQ(this->all_jobs(quiet.id).size(), 3u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(outcome(this->store().get_data(*busy_runs[i].data_id)), i < 6 ? "not_found" : "ok")
+        << i;
+  }
+  // Pruning again finds nothing; new runs are counted from what is left.
+  EXPECT_EQ(must(this->store().prune(policy), "prune again"), 0);
+  this->record(run_of(busy.id, kNowMs + 2000 * 10, JobStatus::kFailed));
+  EXPECT_EQ(this->prune_all(policy), 2);  // run 6's job and document
+  EXPECT_EQ(outcome(this->store().get_data(*busy_runs[6].data_id)), "not_found");
+  EXPECT_EQ(this->all_jobs(busy.id).size(), 4u);
+  EXPECT_EQ(this->all_jobs(busy.id).back().id, busy_runs[7].job_id);
+  // jobs_per_task 0 keeps none; a negative count or a zero batch is refused.
+  EXPECT_EQ(outcome(this->store().prune({-1, at(0), 10})), "invalid");
+  EXPECT_EQ(outcome(this->store().prune({4, at(0), 0})), "invalid");
+  this->prune_all({0, at(0), 2});
+  EXPECT_TRUE(this->all_jobs(busy.id).empty());
+  EXPECT_TRUE(this->all_jobs(quiet.id).empty());
+  // The last successful run's document stays: the task's status shows it.
+  const auto task = must(this->store().get_task(busy.id), "get_task");
+  ASSERT_TRUE(task.last.data_id.has_value());
+  EXPECT_EQ(must(this->store().get_data(*task.last.data_id), "last data").body, "[9]");
+}
+
+TYPED_TEST(StoreContract, PruneDeletesJobsThatFinishedBeforeTheCutoff) {
+  const auto alice = this->add_user("alice");
+  const auto a = this->add_task(alice.id, "a");
+  const auto b = this->add_task(alice.id, "b");
+  const std::int64_t hour = 3'600'000;
+  std::vector<RecordedRun> runs;  // finished at kNowMs + 105 + i hours, alternating tasks
+  for (int i = 0; i < 8; ++i) {
+    runs.push_back(this->record(run_of(i % 2 ? b.id : a.id, kNowMs + i * hour,
+                                       i == 5 ? JobStatus::kFailed : JobStatus::kSucceeded,
+                                       "[" + std::to_string(i) + "]")));
+  }
+  // The cutoff is exclusive: the job that finished exactly at it stays.
+  const auto cutoff = at(kNowMs + 3 * hour + 105);
+  RetentionPolicy policy{1000, cutoff, 2};
+  EXPECT_EQ(this->prune_all(policy), 3 + 3);  // three jobs and their documents
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(outcome(this->store().get_job(runs[i].job_id)), i < 3 ? "not_found" : "ok") << i;
+  }
+  EXPECT_EQ(outcome(this->store().get_data(*runs[0].data_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*runs[1].data_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*runs[2].data_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*runs[3].data_id)), "ok");
+  // One millisecond later, the next one goes too, with its document.
+  EXPECT_EQ(this->prune_all({1000, at(kNowMs + 3 * hour + 106), 500}), 2);
+  EXPECT_EQ(outcome(this->store().get_job(runs[3].job_id)), "not_found");
+  // b's last successful document (run 7's) survives even when every job is gone.
+  EXPECT_GT(this->prune_all({1000, at(kNowMs + 100 * hour), 500}), 0);
+  EXPECT_TRUE(this->all_jobs(a.id).empty());
+  EXPECT_TRUE(this->all_jobs(b.id).empty());
+  EXPECT_EQ(must(this->store().get_data(*runs[7].data_id), "b's last").body, "[7]");
+  EXPECT_EQ(must(this->store().get_data(*runs[6].data_id), "a's last").body, "[6]");
+  EXPECT_EQ(outcome(this->store().get_data(*runs[4].data_id)), "not_found");
+}
+
+TYPED_TEST(StoreContract, PruneRemovesDocumentsNothingReferencesAnyMore) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto first = this->record(run_of(task.id, kNowMs, JobStatus::kSucceeded, "[\"v1\"]"));
+  for (int i = 1; i <= 3; ++i) this->record(run_of(task.id, kNowMs + 2000 * i, JobStatus::kFailed));
+  // The success's job is pruned, but its document is the task's latest: kept.
+  EXPECT_EQ(this->prune_all({2, at(0), 10}), 2);
+  EXPECT_EQ(outcome(this->store().get_data(*first.data_id)), "ok");
+  // A new success moves last_data_id on: the old document is now referenced by nothing.
+  const auto second =
+      this->record(run_of(task.id, kNowMs + 8000, JobStatus::kSucceeded, "[\"v2\"]"));
+  EXPECT_EQ(this->prune_all({1000, at(0), 10}), 1);
+  EXPECT_EQ(outcome(this->store().get_data(*first.data_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*second.data_id)), "ok");
+  // A document still referenced by a job stays even when it is no longer the latest.
+  const auto third =
+      this->record(run_of(task.id, kNowMs + 10000, JobStatus::kSucceeded, "[\"v3\"]"));
+  EXPECT_EQ(this->prune_all({1000, at(0), 10}), 0);
+  EXPECT_EQ(outcome(this->store().get_data(*second.data_id)), "ok");
+  EXPECT_EQ(outcome(this->store().get_data(*third.data_id)), "ok");
+  // And a payload seen again after its document was pruned is new again.
+  const auto again =
+      this->record(run_of(task.id, kNowMs + 12000, JobStatus::kSucceeded, "[\"v1\"]"));
+  EXPECT_TRUE(again.changed);
+}
+
+TYPED_TEST(StoreContract, PruneSaysNothingIsLeftOnlyWhenNothingIsLeft) {
+  const auto alice = this->add_user("alice");
+  const auto early = this->add_task(alice.id, "early");
+  const auto late = this->add_task(alice.id, "late");
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 5; ++i)
+    runs.push_back(run_of(late.id, kNowMs + 2000 * i, JobStatus::kFailed));
+  this->record(runs);
+  // The batch runs out exactly on the later task.
+  EXPECT_EQ(must(this->store().prune({2, at(0), 3}), "prune"), 3);
+  // Meanwhile an earlier task goes over the count: the next call must find it, wherever the
+  // previous one stopped.
+  runs.clear();
+  for (int i = 0; i < 3; ++i)
+    runs.push_back(run_of(early.id, kNowMs + 2000 * i, JobStatus::kFailed));
+  this->record(runs);
+  EXPECT_EQ(must(this->store().prune({2, at(0), 3}), "prune"), 1);
+  EXPECT_EQ(must(this->store().prune({2, at(0), 3}), "prune"), 0);
+  EXPECT_EQ(this->all_jobs(early.id).size(), 2u);
+  EXPECT_EQ(this->all_jobs(late.id).size(), 2u);
+}
+
+TYPED_TEST(StoreContract, PruneWorksThroughManyTasksInSmallBatches) {
+  const auto alice = this->add_user("alice");
+  std::vector<TaskId> tasks;
+  std::vector<RunRecord> runs;
+  for (int t = 0; t < 120; ++t) {
+    tasks.push_back(this->add_task(alice.id, "t" + std::to_string(t)).id);
+    for (int i = 0; i < 3 + t % 4; ++i) {
+      runs.push_back(run_of(tasks.back(), kNowMs + 2000 * i, JobStatus::kFailed));
+    }
+  }
+  this->record(runs);
+  // Tasks with 3, 4, 5, 6 jobs keep 3: 0 + 1 + 2 + 3 per four tasks.
+  EXPECT_EQ(this->prune_all({3, at(0), 7}), 30 * 6);
+  for (const auto task : tasks) EXPECT_EQ(this->all_jobs(task).size(), 3u) << task;
 }
 
 }  // namespace

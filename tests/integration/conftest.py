@@ -1,10 +1,14 @@
 # Fixtures of the integration suite: start the real `fetchd` binary ($FETCHD_BIN) on a free
 # loopback port with a temporary SQLite database, talk HTTP to it, and always clean it up.
 # A failing test gets the tail of every involved server's stderr attached to its report.
+import calendar
 import itertools
+import json
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -390,3 +394,242 @@ def pytest_runtest_makereport(item, call):
                 servers.append(c)
     for s in servers:
         report.sections.append((f"fetchd stderr ({s.name}, {s.stderr_path})", s.tail()))
+
+
+# ---------------------------------------------------------------------------------------------
+# The execution engine (issue 3): a loopback fixture HTTP server that tasks fetch from, a
+# `fetchd serve` allowed to fetch it, and helpers to read jobs and time stamps.
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+FIXTURE_SERVER_SCRIPT = REPO_DIR / "tests" / "fixtures" / "fixture_server.py"
+FIXTURE_READY_TIMEOUT = 15.0
+
+
+def fixtures_dir() -> Path:
+    value = os.environ.get("FETCHD_FIXTURES")
+    return Path(value) if value else REPO_DIR.parent / "shared" / "fixtures"
+
+
+def fixture_json(name):
+    """The parsed content of a sample feed, to compare with what a run stored."""
+    with open(fixtures_dir() / name, "rb") as f:
+        return json.load(f)
+
+
+def fixture_bytes(name):
+    return (fixtures_dir() / name).read_bytes()
+
+
+class FixtureServer:
+    """`tests/fixtures/fixture_server.py` on a free loopback port (it prints `READY <port>`);
+    its stdin is a pipe so that it exits (--exit-on-eof) whenever this process goes."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.proc = None
+        self.port = None
+        self.stderr_path = self.workdir / "fixture_server.stderr"
+
+    def start(self):
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(FIXTURE_SERVER_SCRIPT), "--port", "0", "--fixtures",
+             str(fixtures_dir()), "--exit-on-eof"],
+            stdout=subprocess.PIPE, stderr=self._err, stdin=subprocess.PIPE, text=True)
+        lines = []
+        deadline = time.monotonic() + FIXTURE_READY_TIMEOUT
+        # readline blocks; the server prints READY promptly or dies (EOF), so this terminates.
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.match(r"READY (\d+)", line.strip())
+            if match:
+                self.port = int(match.group(1))
+                return self
+        self.stop()
+        raise RuntimeError(f"fixture server did not print READY <port>: {lines!r}; stderr:\n"
+                           f"{self.stderr_path.read_text(errors='replace')}")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path, **kw):
+        return requests.get(self.url(path), timeout=HTTP_TIMEOUT, **kw)
+
+    def counter_value(self, name):
+        r = self.get(f"/counter/{name}/value")
+        r.raise_for_status()
+        return r.json()["count"]
+
+    def stop(self):
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()  # --exit-on-eof: it goes even if we die before terminate
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if getattr(self, "_err", None) is not None:
+            self._err.close()
+
+
+@pytest.fixture(scope="session")
+def fixture_server(tmp_path_factory):
+    srv = FixtureServer(tmp_path_factory.mktemp("fixture_server"))
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+ENGINE_ARGS = ("--fetch-allow-private",)
+
+
+@pytest.fixture(scope="module")
+def engine_server(tmp_path_factory):
+    """One `fetchd serve` that may fetch loopback, shared by a module's tests."""
+    srv = Fetchd(tmp_path_factory.mktemp("engine"), name="engine", args=ENGINE_ARGS)
+    try:
+        srv.start()
+        yield srv
+        if srv.running:
+            srv.stop()
+    finally:
+        srv.kill()
+
+
+@pytest.fixture(scope="module")
+def runner(engine_server):
+    """The account that owns a module's engine tasks."""
+    return register_and_login(engine_server)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso_ms(ms: int) -> str:
+    """Unix milliseconds → RFC 3339 UTC with milliseconds, as the API writes them."""
+    seconds, millis = divmod(int(ms), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def parse_ms(text) -> int:
+    """RFC 3339 UTC with milliseconds (the API's format) → unix milliseconds."""
+    assert isinstance(text, str) and RFC3339_MS_UTC.match(text), f"not RFC 3339 ms UTC: {text!r}"
+    seconds = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    return seconds * 1000 + int(text[20:23])
+
+
+def sleep_until_ms(ms: int):
+    delay = (ms - now_ms()) / 1000.0
+    if delay > 0:
+        time.sleep(delay)
+
+
+def wait_for(predicate, timeout, interval=0.05, message="condition"):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` seconds pass
+    (the test fails with the last value seen)."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message}; last: {value!r}",
+                        pytrace=False)
+        time.sleep(interval)
+
+
+def engine_task(account, url, **overrides):
+    """Creates a task fetching `url`; by default due every hour from 1 s from now (so nothing
+    runs before the test says so, except the first run at start_time)."""
+    start = overrides.pop("start_ms", None)
+    if start is None:
+        start = now_ms() + 1000
+    body = {
+        "name": overrides.pop("name", "engine"),
+        "url": url,
+        "parameters": {},
+        "start_time": iso_ms(start),
+        "end_time": iso_ms(start + 86_400_000),
+        "task_interval": 3600,
+        "max_execution_time": 0,
+        "max_attempt": 3,
+    }
+    body.update(overrides)
+    r = account.server.post("/tasks", token=account.token, json=body)
+    assert r.status_code == 201, f"create task: {r.status_code} {r.text}"
+    return r.json()
+
+
+def list_jobs(account, task_id, status=None, limit=None):
+    """Every job of a task, newest first, following next_cursor."""
+    items, cursor = [], None
+    for _ in range(1000):
+        params = {}
+        if status is not None:
+            params["status"] = status
+        if limit is not None:
+            params["limit"] = limit
+        if cursor is not None:
+            params["cursor"] = cursor
+        r = account.server.get(f"/tasks/{task_id}/jobs", token=account.token, params=params)
+        assert r.status_code == 200, f"GET /tasks/{task_id}/jobs: {r.status_code} {r.text}"
+        body = r.json()
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+    pytest.fail("next_cursor never ends")
+
+
+def finished_jobs(account, task_id):
+    """Jobs in chronological order (oldest first), skipped ones excluded."""
+    return [j for j in reversed(list_jobs(account, task_id)) if j["status"] != "skipped"]
+
+
+def wait_for_jobs(account, task_id, count, timeout, finished_only=True):
+    """Waits until the task has `count` jobs (not skipped); returns them oldest first."""
+    return wait_for(
+        lambda: (lambda js: js if len(js) >= count else None)(
+            finished_jobs(account, task_id) if finished_only
+            else list(reversed(list_jobs(account, task_id)))),
+        timeout, interval=0.1, message=f"{count} jobs of task {task_id}")
+
+
+def task_status(account, task_id):
+    r = account.server.get(f"/tasks/{task_id}/status", token=account.token)
+    assert r.status_code == 200, f"status: {r.status_code} {r.text}"
+    return r.json()
+
+
+def sqlite_rows(db_path, sql, params=()):
+    """Reads the database of a stopped server directly (read-write: after a kill -9 the WAL may
+    need recovering, which a read-only connection cannot do)."""
+    con = sqlite3.connect(str(db_path), timeout=10)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def first_run(account, url, timeout=10, **overrides):
+    """Creates a task due 300 ms from now (then hourly) and returns (task, its first job)."""
+    overrides.setdefault("start_ms", now_ms() + 300)
+    task = engine_task(account, url, **overrides)
+    jobs = wait_for_jobs(account, task["id"], 1, timeout=timeout)
+    return task, jobs[0]

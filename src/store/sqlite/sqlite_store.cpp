@@ -40,6 +40,14 @@ using sqlite::Query;
   "max_execution_time, max_attempt, paused, consecutive_failures, next_run_at, last_job_id, " \
   "last_status, last_run_at, last_duration_ms, last_error, last_data_id, created_at, updated_at"
 
+#define FETCHD_JOB_COLUMNS                                                             \
+  "id, task_id, attempt, scheduled_at, started_at, finished_at, duration_ms, status, " \
+  "http_status, error, response_bytes, records, changed, worker_id, data_id"
+#define FETCHD_DATA_COLUMNS "id, task_id, content_hash, body, bytes, records, created_at"
+#define FETCHD_SCHEDULE_COLUMNS                                                          \
+  "id, start_time, end_time, task_interval, max_attempt, consecutive_failures, paused, " \
+  "next_run_at"
+
 enum UserColumn : int { kUserId, kUserName, kUserHash, kUserRole, kUserDisabled, kUserCreated };
 
 enum TaskColumn : int {
@@ -66,8 +74,53 @@ enum TaskColumn : int {
   kTaskUpdated,
 };
 
+enum JobColumn : int {
+  kJobId,
+  kJobTask,
+  kJobAttempt,
+  kJobScheduled,
+  kJobStarted,
+  kJobFinished,
+  kJobDuration,
+  kJobStatus,
+  kJobHttpStatus,
+  kJobError,
+  kJobBytes,
+  kJobRecords,
+  kJobChanged,
+  kJobWorker,
+  kJobData,
+};
+
+enum DataColumn : int {
+  kDataId,
+  kDataTask,
+  kDataHash,
+  kDataBody,
+  kDataBytes,
+  kDataRecords,
+  kDataCreated
+};
+
+enum ScheduleColumn : int {
+  kScheduleId,
+  kScheduleStart,
+  kScheduleEnd,
+  kScheduleInterval,
+  kScheduleMaxAttempt,
+  kScheduleFailures,
+  kSchedulePaused,
+  kScheduleNextRun,
+};
+
 constexpr const char* kUserNotFound = "user not found";
 constexpr const char* kTaskNotFound = "task not found";
+constexpr const char* kJobNotFound = "job not found";
+constexpr const char* kDataNotFound = "data not found";
+
+// SQLite integers are signed 64-bit: limits and counts from size_t are clamped to fit.
+constexpr auto kMaxLimit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max() - 1);
+constexpr std::int64_t kNoUpperId = std::numeric_limits<std::int64_t>::max();
 
 template <typename T>
 tl::unexpected<Error> propagate(const Result<T>& result) {
@@ -118,6 +171,84 @@ Result<Task> task_from_row(const Query& row) {
   task.created_at = row.time(kTaskCreated);
   task.updated_at = row.time(kTaskUpdated);
   return task;
+}
+
+Result<Job> job_from_row(const Query& row) {
+  Job job;
+  job.id = row.int64(kJobId);
+  job.task_id = row.int64(kJobTask);
+  job.attempt = static_cast<int>(row.int64(kJobAttempt));
+  job.scheduled_at = row.time(kJobScheduled);
+  job.started_at = row.opt_time(kJobStarted);
+  job.finished_at = row.opt_time(kJobFinished);
+  job.duration_ms = row.opt_int64(kJobDuration);
+  const std::string status = row.text(kJobStatus);
+  auto parsed = job_status_from_string(status);
+  if (!parsed)
+    return fail(ErrorCode::kInternal, "database error", "unknown status in jobs: " + status);
+  job.status = *parsed;
+  if (auto http = row.opt_int64(kJobHttpStatus)) job.http_status = static_cast<int>(*http);
+  job.error = row.opt_text(kJobError);
+  job.response_bytes = row.opt_int64(kJobBytes);
+  job.records = row.opt_int64(kJobRecords);
+  if (auto changed = row.opt_int64(kJobChanged)) job.changed = *changed != 0;
+  job.worker_id = row.opt_text(kJobWorker);
+  job.data_id = row.opt_int64(kJobData);
+  return job;
+}
+
+Result<Data> data_from_row(const Query& row) {
+  Data data;
+  data.id = row.int64(kDataId);
+  data.task_id = row.int64(kDataTask);
+  data.content_hash = row.text(kDataHash);
+  data.body = row.text(kDataBody);
+  data.bytes = row.int64(kDataBytes);
+  data.records = row.opt_int64(kDataRecords);
+  data.created_at = row.time(kDataCreated);
+  return data;
+}
+
+Result<ScheduleEntry> schedule_entry_from_row(const Query& row) {
+  ScheduleEntry entry;
+  entry.id = row.int64(kScheduleId);
+  entry.start_time = row.time(kScheduleStart);
+  entry.end_time = row.time(kScheduleEnd);
+  entry.task_interval = row.int64(kScheduleInterval);
+  entry.max_attempt = row.int64(kScheduleMaxAttempt);
+  entry.consecutive_failures = row.int64(kScheduleFailures);
+  entry.paused = row.boolean(kSchedulePaused);
+  entry.next_run_at = row.opt_time(kScheduleNextRun);
+  return entry;
+}
+
+// Steps a bound query to the end, mapping every row.
+template <typename T, typename Map>
+Result<void> collect_rows(Query& query, std::vector<T>& out, Map map) {
+  for (;;) {
+    auto row = query.step();
+    if (!row) return propagate(row);
+    if (!*row) return {};
+    auto item = map(query);
+    if (!item) return propagate(item);
+    out.push_back(std::move(*item));
+  }
+}
+
+Result<std::int64_t> first_column(const Query& row) {
+  return row.int64(0);
+}
+
+// The first column of the first row, if any, stepping the statement to completion (a write with
+// RETURNING commits its changes only when stepped to the end).
+Result<std::optional<std::int64_t>> first_int64(Query& query) {
+  std::optional<std::int64_t> value;
+  for (;;) {
+    auto row = query.step();
+    if (!row) return propagate(row);
+    if (!*row) return value;
+    if (!value) value = query.int64(0);
+  }
 }
 
 // The parameters as stored: compact JSON text, UTF-8 kept as is (not \u-escaped).
@@ -348,8 +479,6 @@ class SqliteStore final : public Store {
   Result<Page<Task>> list_tasks(const TaskQuery& task_query) override {
     if (task_query.limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
     // One row more than asked tells whether another page exists without a count.
-    constexpr auto kMaxLimit =
-        static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max() - 1);
     const auto fetch = static_cast<std::int64_t>(std::min(task_query.limit, kMaxLimit)) + 1;
     const std::int64_t after = task_query.after.value_or(std::numeric_limits<std::int64_t>::min());
     return read([&](Connection& conn) -> Result<Page<Task>> {
@@ -436,7 +565,382 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<void> set_next_run(TaskId id, std::optional<TimePoint> next_run_at) override {
+    return write([&](Connection& conn) -> Result<void> {
+      // updated_at is not touched: it tracks the user's edits, not the engine's.
+      return change_one(conn, "UPDATE tasks SET next_run_at = ? WHERE id = ?", kTaskNotFound,
+                        next_run_at, id);
+    });
+  }
+
+  Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId> after,
+                                            std::size_t limit) override {
+    if (limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
+    const auto fetch = static_cast<std::int64_t>(std::min(limit, kMaxLimit)) + 1;
+    return read([&](Connection& conn) -> Result<Page<ScheduleEntry>> {
+      auto query = conn.query("SELECT " FETCHD_SCHEDULE_COLUMNS
+                              " FROM tasks WHERE id > ? ORDER BY id LIMIT ?");
+      if (!query) return propagate(query);
+      query->bind(after.value_or(std::numeric_limits<std::int64_t>::min()), fetch);
+      Page<ScheduleEntry> page;
+      if (auto done = collect_rows(*query, page.items, schedule_entry_from_row); !done) {
+        return propagate(done);
+      }
+      if (page.items.size() > limit) {
+        page.items.pop_back();
+        page.next_after = page.items.back().id;
+      }
+      return page;
+    });
+  }
+
+  Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) override {
+    if (runs.empty()) return std::vector<RecordedRun>{};
+    return write([&](Connection& conn) -> Result<std::vector<RecordedRun>> {
+      // One transaction for the whole batch: a commit (a WAL append and, with
+      // synchronous=NORMAL, no fsync) is what a run would otherwise cost.
+      auto tx = sqlite::Transaction::begin(conn);
+      if (!tx) return propagate(tx);
+      std::vector<RecordedRun> recorded;
+      recorded.reserve(runs.size());
+      for (const auto& run : runs) {
+        auto one = record_run(conn, run);
+        if (!one) return propagate(one);
+        recorded.push_back(*one);
+      }
+      if (auto done = tx->commit(); !done) return propagate(done);
+      return recorded;
+    });
+  }
+
+  Result<Page<Job>> list_jobs(const JobQuery& job_query) override {
+    if (job_query.limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
+    const auto fetch = static_cast<std::int64_t>(std::min(job_query.limit, kMaxLimit)) + 1;
+    const std::int64_t before = job_query.before.value_or(kNoUpperId);
+    return read([&](Connection& conn) -> Result<Page<Job>> {
+      // Both walk jobs_task_id_id backwards from `before`; a status filter reads the rows it
+      // skips, at most the task's retained jobs (retention.jobs_per_task), which is why it
+      // has no index of its own: every run would pay for one.
+      auto query = job_query.status
+                       ? conn.query("SELECT " FETCHD_JOB_COLUMNS
+                                    " FROM jobs WHERE task_id = ? AND id < ? AND status = ? "
+                                    "ORDER BY id DESC LIMIT ?")
+                       : conn.query("SELECT " FETCHD_JOB_COLUMNS
+                                    " FROM jobs WHERE task_id = ? AND id < ? "
+                                    "ORDER BY id DESC LIMIT ?");
+      if (!query) return propagate(query);
+      if (job_query.status) {
+        query->bind(job_query.task_id, before, to_string(*job_query.status), fetch);
+      } else {
+        query->bind(job_query.task_id, before, fetch);
+      }
+      Page<Job> page;
+      if (auto done = collect_rows(*query, page.items, job_from_row); !done) {
+        return propagate(done);
+      }
+      if (page.items.size() > job_query.limit) {
+        page.items.pop_back();
+        page.next_after = page.items.back().id;
+      }
+      return page;
+    });
+  }
+
+  Result<Job> get_job(JobId id) override {
+    return read([&](Connection& conn) -> Result<Job> {
+      auto query = conn.query("SELECT " FETCHD_JOB_COLUMNS " FROM jobs WHERE id = ?");
+      if (!query) return propagate(query);
+      query->bind(id);
+      return single_row(*query, kJobNotFound, job_from_row);
+    });
+  }
+
+  Result<Data> get_data(DataId id) override {
+    return read([&](Connection& conn) -> Result<Data> {
+      auto query = conn.query("SELECT " FETCHD_DATA_COLUMNS " FROM data WHERE id = ?");
+      if (!query) return propagate(query);
+      query->bind(id);
+      return single_row(*query, kDataNotFound, data_from_row);
+    });
+  }
+
+  Result<std::int64_t> prune(const RetentionPolicy& policy) override {
+    if (policy.batch == 0) return fail(ErrorCode::kInvalid, "batch must be at least 1");
+    if (policy.jobs_per_task < 0) {
+      return fail(ErrorCode::kInvalid, "jobs_per_task must not be negative");
+    }
+    // The cursors below are the pruner's; one prune at a time.
+    std::lock_guard lock(prune_mutex_);
+    const auto batch = static_cast<std::int64_t>(std::min(policy.batch, kMaxLimit));
+    // Candidates are found on a reader (no lock held against the writer); the write
+    // transaction only deletes, re-checking what a concurrent run may have changed.
+    auto doomed = read([&](Connection& conn) { return prunable_jobs(conn, policy, batch); });
+    if (!doomed) return propagate(doomed);
+    if (!doomed->empty()) {
+      auto deleted = write([&](Connection& conn) { return delete_jobs(conn, *doomed); });
+      if (!deleted || *deleted > 0) return deleted;
+    }
+    auto orphans = read([&](Connection& conn) { return orphan_data(conn, batch); });
+    if (!orphans) return propagate(orphans);
+    if (orphans->empty()) return 0;
+    return write([&](Connection& conn) { return delete_data_if_orphan(conn, *orphans); });
+  }
+
  private:
+  // One record of record_runs, inside its transaction. Every step but the task lookup is a
+  // write whose failure aborts the batch; an expected situation (deleted task, duplicate due
+  // time) is an outcome instead.
+  static Result<RecordedRun> record_run(Connection& conn, const RunRecord& run) {
+    const Job& job = run.job;
+    RecordedRun recorded;
+    {
+      // Checked first so that a deleted task is an outcome, not a foreign key error.
+      auto query = conn.query("SELECT 1 FROM tasks WHERE id = ?");
+      if (!query) return propagate(query);
+      auto found = first_int64(query->bind(job.task_id));
+      if (!found) return propagate(found);
+      if (!*found) {
+        recorded.task_missing = true;
+        return recorded;
+      }
+    }
+    const bool succeeded = job.status == JobStatus::kSucceeded;
+    bool inserted_data = false;
+    if (succeeded && run.body && run.content_hash) {
+      auto existing = find_data(conn, job.task_id, *run.content_hash);
+      if (!existing) return propagate(existing);
+      if (*existing) {
+        recorded.data_id = **existing;
+      } else {
+        auto query = conn.query(
+            "INSERT INTO data (task_id, content_hash, body, bytes, records, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
+        if (!query) return propagate(query);
+        const TimePoint created =
+            job.finished_at.value_or(job.started_at.value_or(job.scheduled_at));
+        query->bind(job.task_id, *run.content_hash, *run.body,
+                    static_cast<std::int64_t>(run.body->size()), job.records, created);
+        auto id = first_int64(*query);
+        if (!id) return propagate(id);
+        if (!*id) return fail(ErrorCode::kInternal, "database error", "data insert returned no id");
+        recorded.data_id = **id;
+        recorded.changed = true;
+        inserted_data = true;
+      }
+    }
+    {
+      auto query = conn.query(
+          "INSERT INTO jobs (task_id, attempt, scheduled_at, started_at, finished_at, "
+          "duration_ms, status, http_status, error, response_bytes, records, changed, worker_id, "
+          "data_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (task_id, scheduled_at) DO NOTHING RETURNING id");
+      if (!query) return propagate(query);
+      // Only a job with a document says whether it changed. (An int, not an optional<bool>:
+      // GCC 12 -O3 sees the latter as maybe-uninitialized.)
+      std::optional<std::int64_t> changed;
+      if (recorded.data_id) changed = recorded.changed ? 1 : 0;
+      query->bind(job.task_id, job.attempt, job.scheduled_at, job.started_at, job.finished_at,
+                  job.duration_ms, to_string(job.status), job.http_status, job.error,
+                  job.response_bytes, job.records, changed, job.worker_id, recorded.data_id);
+      auto id = first_int64(*query);
+      if (!id) return propagate(id);
+      if (!*id) {
+        // Another run of this (task, due time) was recorded first: this one is dropped whole,
+        // including a document only it would have referenced.
+        if (inserted_data) {
+          auto drop = conn.query("DELETE FROM data WHERE id = ?");
+          if (!drop) return propagate(drop);
+          if (auto done = drop->bind(*recorded.data_id).run(); !done) return propagate(done);
+        }
+        return RecordedRun{};
+      }
+      recorded.job_id = **id;
+    }
+    if (run.update_task) {
+      const bool failed = job.status == JobStatus::kFailed || job.status == JobStatus::kTimedOut;
+      auto query = conn.query(
+          "UPDATE tasks SET last_job_id = ?, last_status = ?, last_run_at = ?, "
+          "last_duration_ms = ?, last_error = ?, last_data_id = coalesce(?, last_data_id), "
+          "consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + ? END, "
+          "next_run_at = ?, job_count = job_count + 1 WHERE id = ?");
+      if (!query) return propagate(query);
+      query->bind(recorded.job_id, to_string(job.status), job.started_at, job.duration_ms,
+                  job.error, recorded.data_id, succeeded, failed ? 1 : 0, run.next_run_at,
+                  job.task_id);
+      if (auto done = query->run(); !done) return propagate(done);
+    } else {
+      auto query = conn.query("UPDATE tasks SET job_count = job_count + 1 WHERE id = ?");
+      if (!query) return propagate(query);
+      if (auto done = query->bind(job.task_id).run(); !done) return propagate(done);
+    }
+    return recorded;
+  }
+
+  static Result<std::optional<DataId>> find_data(Connection& conn, TaskId task,
+                                                 const std::string& hash) {
+    auto query = conn.query("SELECT id FROM data WHERE task_id = ? AND content_hash = ?");
+    if (!query) return propagate(query);
+    return first_int64(query->bind(task, hash));
+  }
+
+  // Up to `batch` ids of jobs past retention: the oldest rows first if they finished before
+  // older_than, then the jobs of tasks over jobs_per_task, resuming the scan of tasks where the
+  // previous call stopped (so that one call costs at most a pass over the tasks).
+  Result<std::vector<JobId>> prunable_jobs(Connection& conn, const RetentionPolicy& policy,
+                                           std::int64_t batch) {
+    std::vector<JobId> ids;
+    {
+      // Ids follow the order runs were recorded, which is the order they finished give or take
+      // the writer's batching; so the old jobs are at the low ids and looking at the first
+      // `batch` rows finds them without an index on finished_at (which every run would pay
+      // for). A row recorded out of order waits until the rows around it age too.
+      auto query = conn.query(
+          "SELECT id FROM (SELECT id, coalesce(finished_at, scheduled_at) AS done_at FROM jobs "
+          "ORDER BY id LIMIT ?) WHERE done_at < ?");
+      if (!query) return propagate(query);
+      query->bind(batch, policy.older_than);
+      if (auto done = collect_rows(*query, ids, first_column); !done) return propagate(done);
+    }
+    // Tasks over the count, scanned from the cursor to the end, then from the start up to where
+    // this call began: a full circle at most.
+    constexpr std::int64_t kTasksPerScan = 32;
+    const TaskId start = task_cursor_;
+    bool wrapped = false;
+    while (static_cast<std::int64_t>(ids.size()) < batch) {
+      std::vector<TaskId> candidates;
+      {
+        auto query = conn.query(
+            "SELECT id FROM tasks WHERE id > ? AND id <= ? AND job_count > ? ORDER BY id LIMIT ?");
+        if (!query) return propagate(query);
+        query->bind(task_cursor_, wrapped ? start : kNoUpperId, policy.jobs_per_task,
+                    kTasksPerScan);
+        if (auto done = collect_rows(*query, candidates, first_column); !done) {
+          return propagate(done);
+        }
+      }
+      for (const TaskId task : candidates) {
+        const auto room = batch - static_cast<std::int64_t>(ids.size());
+        auto query =
+            conn.query("SELECT id FROM jobs WHERE task_id = ? ORDER BY id DESC LIMIT ? OFFSET ?");
+        if (!query) return propagate(query);
+        query->bind(task, room, policy.jobs_per_task);
+        const auto before = ids.size();
+        if (auto done = collect_rows(*query, ids, first_column); !done) return propagate(done);
+        const auto excess = static_cast<std::int64_t>(ids.size() - before);
+        // A task whose excess did not fit is visited again by the next call.
+        task_cursor_ = excess == room ? task - 1 : task;
+        if (static_cast<std::int64_t>(ids.size()) >= batch) break;
+      }
+      if (static_cast<std::int64_t>(ids.size()) >= batch) break;
+      if (static_cast<std::int64_t>(candidates.size()) < kTasksPerScan) {
+        // This segment is exhausted: the circle is complete, or its second half starts.
+        task_cursor_ = 0;
+        if (wrapped || start == 0) break;
+        wrapped = true;
+      }
+    }
+    // A job both old and over the count was found twice.
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+  }
+
+  // Deletes the jobs, keeps each task's job_count, then drops the documents only they
+  // referenced, all in one short transaction. Returns the rows deleted.
+  static Result<std::int64_t> delete_jobs(Connection& conn, const std::vector<JobId>& ids) {
+    auto tx = sqlite::Transaction::begin(conn);
+    if (!tx) return propagate(tx);
+    std::int64_t deleted = 0;
+    std::vector<std::pair<TaskId, std::int64_t>> per_task;  // (task, jobs deleted), task-sorted
+    std::vector<DataId> data_ids;
+    for (const JobId id : ids) {
+      auto query = conn.query("DELETE FROM jobs WHERE id = ? RETURNING task_id, data_id");
+      if (!query) return propagate(query);
+      query->bind(id);
+      auto row = query->step();
+      if (!row) return propagate(row);
+      if (!*row) continue;  // gone meanwhile (its task was deleted)
+      const TaskId task = query->int64(0);
+      const auto data = query->opt_int64(1);
+      if (auto done = query->step(); !done) return propagate(done);
+      ++deleted;
+      if (data) data_ids.push_back(*data);
+      auto it = std::lower_bound(per_task.begin(), per_task.end(), std::pair{task, std::int64_t{0}},
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+      if (it == per_task.end() || it->first != task) it = per_task.insert(it, {task, 0});
+      ++it->second;
+    }
+    for (const auto& [task, count] : per_task) {
+      auto query = conn.query("UPDATE tasks SET job_count = max(job_count - ?, 0) WHERE id = ?");
+      if (!query) return propagate(query);
+      if (auto done = query->bind(count, task).run(); !done) return propagate(done);
+    }
+    std::sort(data_ids.begin(), data_ids.end());
+    data_ids.erase(std::unique(data_ids.begin(), data_ids.end()), data_ids.end());
+    auto orphans = delete_orphans(conn, data_ids);
+    if (!orphans) return propagate(orphans);
+    if (auto done = tx->commit(); !done) return propagate(done);
+    return deleted + *orphans;
+  }
+
+  // Deletes each document that no job and not its task's last_data_id references (checked
+  // here, inside the write transaction, whatever the caller saw). Returns how many went.
+  static Result<std::int64_t> delete_orphans(Connection& conn, const std::vector<DataId>& ids) {
+    std::int64_t deleted = 0;
+    for (const DataId id : ids) {
+      auto query = conn.query(
+          "DELETE FROM data WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE data_id = ?1) "
+          "AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.id = data.task_id AND "
+          "tasks.last_data_id = ?1)");
+      if (!query) return propagate(query);
+      if (auto done = query->bind(id).run(); !done) return propagate(done);
+      deleted += conn.changes();
+    }
+    return deleted;
+  }
+
+  static Result<std::int64_t> delete_data_if_orphan(Connection& conn,
+                                                    const std::vector<DataId>& ids) {
+    auto tx = sqlite::Transaction::begin(conn);
+    if (!tx) return propagate(tx);
+    auto deleted = delete_orphans(conn, ids);
+    if (!deleted) return deleted;
+    if (auto done = tx->commit(); !done) return propagate(done);
+    return deleted;
+  }
+
+  // Up to `batch` documents that nothing references any more. They appear when a task's
+  // last_data_id moves on from a document whose jobs were already pruned; the documents of
+  // pruned jobs themselves go in delete_jobs. Resumes where the previous call stopped.
+  Result<std::vector<DataId>> orphan_data(Connection& conn, std::int64_t batch) {
+    std::vector<DataId> ids;
+    const DataId start = data_cursor_;
+    for (bool wrapped = false;;) {
+      auto query = conn.query(
+          "SELECT d.id FROM data d WHERE d.id > ? AND d.id <= ? "
+          "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.data_id = d.id) "
+          "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = d.task_id AND "
+          "t.last_data_id = d.id) ORDER BY d.id LIMIT ?");
+      if (!query) return propagate(query);
+      const auto room = batch - static_cast<std::int64_t>(ids.size());
+      query->bind(data_cursor_, wrapped ? start : kNoUpperId, room);
+      const auto before = ids.size();
+      if (auto done = collect_rows(*query, ids, first_column); !done) return propagate(done);
+      const auto found = static_cast<std::int64_t>(ids.size() - before);
+      if (found == room) {
+        data_cursor_ = ids.back();
+        break;
+      }
+      if (wrapped || start == 0) {
+        data_cursor_ = 0;
+        break;
+      }
+      wrapped = true;
+      data_cursor_ = 0;
+    }
+    return ids;
+  }
+
   // Runs `body` on the writer (serialised) or a reader; no exception leaves the store.
   template <typename Body>
   auto write(Body&& body) -> std::invoke_result_t<Body&, Connection&> {
@@ -479,6 +983,9 @@ class SqliteStore final : public Store {
   }
 
   const std::vector<sqlite::Migration> migrations_;
+  std::mutex prune_mutex_;
+  TaskId task_cursor_ = 0;  // prune: tasks with ids up to here were checked this round
+  DataId data_cursor_ = 0;  // prune: documents with ids up to here were checked this round
   std::mutex writer_mutex_;
   std::unique_ptr<Connection> writer_;  // declared before readers_: closes last, checkpointing
   ReaderPool readers_;
@@ -486,6 +993,9 @@ class SqliteStore final : public Store {
 
 #undef FETCHD_USER_COLUMNS
 #undef FETCHD_TASK_COLUMNS
+#undef FETCHD_JOB_COLUMNS
+#undef FETCHD_DATA_COLUMNS
+#undef FETCHD_SCHEDULE_COLUMNS
 
 // WAL: readers do not block the writer nor the writer the readers. The mode is persistent in
 // the file; the PRAGMA also forces the first read, so a file that is not a database fails here.

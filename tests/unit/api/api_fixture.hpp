@@ -18,8 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "api/rest_api.hpp"
-#include "core/task_events.hpp"
 #include "auth/auth_service.hpp"
+#include "core/metrics.hpp"
+#include "core/task_events.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace fetchd::api::testing {
@@ -39,8 +40,17 @@ class RecordingListener final : public TaskChangeListener {
  public:
   void task_changed(TaskId id) override { changed.push_back(id); }
   void task_deleted(TaskId id) override { deleted.push_back(id); }
+  // Accepts every run, unless told to answer with `run_error` (kConflict: one in flight).
+  Result<TimePoint> request_run(TaskId id) override {
+    run_requests.push_back(id);
+    if (run_error) return tl::unexpected(*run_error);
+    return run_at;
+  }
   std::vector<TaskId> changed;
   std::vector<TaskId> deleted;
+  std::vector<TaskId> run_requests;
+  std::optional<Error> run_error;
+  TimePoint run_at = from_unix_ms(1'700'000'000'000);
 };
 
 // The real store, which can be told to play a lost database (kUnavailable) or to break an
@@ -50,6 +60,8 @@ class SwitchableStore final : public Store {
   explicit SwitchableStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
   bool unavailable = false;
   bool throw_on_get_task = false;
+  bool fail_set_next_run = false;  // only set_next_run answers kUnavailable
+  bool corrupt_data = false;       // get_data returns a body that is not JSON
 
   Result<std::vector<std::string>> migrate() override { return inner_->migrate(); }
   Result<std::vector<std::pair<std::string, bool>>> migration_status() override {
@@ -112,6 +124,37 @@ class SwitchableStore final : public Store {
   Result<std::int64_t> count_tasks(std::optional<UserId> owner) override {
     return inner_->count_tasks(owner);
   }
+  Result<void> set_next_run(TaskId id, std::optional<TimePoint> next_run_at) override {
+    if (fail_set_next_run) return down();
+    return inner_->set_next_run(id, next_run_at);
+  }
+  Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId> after,
+                                            std::size_t limit) override {
+    return inner_->load_schedule(after, limit);
+  }
+  Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) override {
+    return inner_->record_runs(runs);
+  }
+  Result<Page<Job>> list_jobs(const JobQuery& query) override {
+    if (unavailable) return down();
+    return inner_->list_jobs(query);
+  }
+  Result<Job> get_job(JobId id) override {
+    if (unavailable) return down();
+    return inner_->get_job(id);
+  }
+  Result<Data> get_data(DataId id) override {
+    if (unavailable) return down();
+    if (corrupt_data) {
+      auto data = inner_->get_data(id);
+      if (data) data->body = "{\"truncated\": [1, 2";
+      return data;
+    }
+    return inner_->get_data(id);
+  }
+  Result<std::int64_t> prune(const RetentionPolicy& policy) override {
+    return inner_->prune(policy);
+  }
 
  private:
   static tl::unexpected<Error> down() {
@@ -149,7 +192,8 @@ class ApiTest : public ::testing::Test {
     log_stream_ = std::make_shared<std::ostringstream>();
     auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_stream_);
     log_ = std::make_shared<spdlog::logger>("api-test", sink);
-    api_ = std::make_unique<RestApi>(*store_, *auth_, clock_, log_, &listener_);
+    metrics_ = std::make_unique<Metrics>();
+    api_ = std::make_unique<RestApi>(*store_, *auth_, clock_, *metrics_, log_, &listener_);
   }
 
   // A user with a valid token, made in the store directly (no password hashing).
@@ -203,6 +247,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<auth::AuthService> auth_;
   std::shared_ptr<std::ostringstream> log_stream_;
   std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RestApi> api_;
   int request_count_ = 0;
 };

@@ -90,7 +90,14 @@ TEST_F(OpenApiTest, DescribesExactlyTheRoutesTheRouterServes) {
                                    {"PATCH", "/tasks/{task_id}"},
                                    {"DELETE", "/tasks/{task_id}"},
                                    {"GET", "/tasks/{task_id}/status"},
-                                   {"POST", "/tasks/{task_id}/reset-attempt"}})
+                                   {"POST", "/tasks/{task_id}/reset-attempt"},
+                                   {"POST", "/tasks/{task_id}/run"},
+                                   {"POST", "/tasks/{task_id}/pause"},
+                                   {"POST", "/tasks/{task_id}/resume"},
+                                   {"GET", "/tasks/{task_id}/jobs"},
+                                   {"GET", "/tasks/{task_id}/data/latest"},
+                                   {"GET", "/jobs/{job_id}"},
+                                   {"GET", "/metrics"}})
     EXPECT_TRUE(spec.contains(op)) << op.first << " " << op.second;
 }
 
@@ -188,6 +195,78 @@ TEST_F(OpenApiTest, ProblemAndResourceSchemasMatchTheRepresentations) {
     EXPECT_TRUE(schemas["Problem"]["properties"].contains(k)) << k;
 }
 
+TEST_F(OpenApiTest, EngineSchemasMatchTheRepresentations) {
+  const auto& schemas = spec_["components"]["schemas"];
+  const auto required = [&](const char* name) {
+    std::set<std::string> keys;
+    for (const auto& k : schemas[name]["required"]) keys.insert(k.get<std::string>());
+    return keys;
+  };
+  const auto properties = [&](const char* name) {
+    std::set<std::string> keys;
+    for (const auto& [k, v] : schemas[name]["properties"].items()) keys.insert(k);
+    return keys;
+  };
+  const auto keys = [](const json& o) {
+    std::set<std::string> out;
+    for (const auto& [k, v] : o.items()) out.insert(k);
+    return out;
+  };
+  const Account a = add_user("alice");
+  const TaskId id = create_task(a)["id"];
+  RunRecord run;
+  run.job.task_id = id;
+  run.job.scheduled_at = clock_.now();
+  run.job.status = JobStatus::kSucceeded;
+  run.body = R"([{"id": "x"}])";
+  run.content_hash = "abc";
+  auto recorded = store_->record_runs({run});
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  const std::string task = "/tasks/" + std::to_string(id);
+
+  const json list = body_of(call("GET", task + "/jobs", {}, a.token));
+  ASSERT_EQ(list["items"].size(), 1u);
+  EXPECT_EQ(required("JobList"), keys(list));
+  EXPECT_EQ(required("Job"), keys(list["items"][0]));
+  EXPECT_EQ(properties("Job"), keys(list["items"][0]));
+  const json job =
+      body_of(call("GET", "/jobs/" + std::to_string(recorded->front().job_id), {}, a.token));
+  EXPECT_EQ(required("JobWithData"), keys(job));
+  EXPECT_EQ(properties("JobWithData"), keys(job));
+  const json latest = body_of(call("GET", task + "/data/latest", {}, a.token));
+  EXPECT_EQ(required("LatestData"), keys(latest));
+  EXPECT_EQ(properties("LatestData"), keys(latest));
+  const Response accepted = call("POST", task + "/run", {}, a.token);
+  ASSERT_EQ(accepted.status, 202);
+  EXPECT_TRUE(spec_["paths"]["/tasks/{task_id}/run"]["post"]["responses"].contains("202"));
+  EXPECT_EQ(required("RunAccepted"), keys(body_of(accepted)));
+  EXPECT_EQ(properties("RunAccepted"), keys(body_of(accepted)));
+  // The status values a job has are the ones the filter accepts.
+  std::set<std::string> statuses;
+  for (const auto& v : schemas["Job"]["properties"]["status"]["enum"]) statuses.insert(v);
+  json filter;
+  for (const auto& p : spec_["paths"]["/tasks/{task_id}/jobs"]["get"]["parameters"])
+    if (p["name"] == "status") filter = p["schema"];
+  std::set<std::string> filter_values;
+  for (const auto& v : filter["enum"]) filter_values.insert(v);
+  EXPECT_EQ(filter_values, statuses);
+  EXPECT_EQ(statuses.size(), 6u);
+  for (const auto& status : statuses) {
+    EXPECT_EQ(call("GET", task + "/jobs", {}, a.token, "status=" + status).status, 200) << status;
+    EXPECT_TRUE(job_status_from_string(status).has_value()) << status;
+  }
+  EXPECT_EQ(call("GET", task + "/jobs", {}, a.token, "status=pending").status, 422);
+}
+
+TEST_F(OpenApiTest, MetricsIsDocumentedAsPrometheusText) {
+  const auto& op = spec_["paths"]["/metrics"]["get"];
+  EXPECT_FALSE(op.contains("security"));
+  EXPECT_TRUE(op["responses"]["200"]["content"].contains("text/plain"));
+  const Response r = call("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(r.content_type.starts_with("text/plain")) << r.content_type;
+}
+
 // The integer bounds the spec states for a task are the ones the API enforces: at each bound
 // 201, one step beyond 422.
 TEST_F(OpenApiTest, TaskBoundsInTheSpecAreTheEnforcedOnes) {
@@ -254,15 +333,20 @@ TEST_F(OpenApiTest, AccountBoundsInTheSpecAreTheEnforcedOnes) {
 
 TEST_F(OpenApiTest, ListLimitBoundsAreTheEnforcedOnes) {
   const Account a = add_user("alice");
-  json limit;
-  for (const auto& p : spec_["paths"]["/tasks"]["get"]["parameters"])
-    if (p["name"] == "limit") limit = p["schema"];
-  ASSERT_TRUE(limit.is_object());
-  const std::int64_t min = limit["minimum"], max = limit["maximum"];
-  EXPECT_EQ(call("GET", "/tasks", {}, a.token, "limit=" + std::to_string(min)).status, 200);
-  EXPECT_EQ(call("GET", "/tasks", {}, a.token, "limit=" + std::to_string(max)).status, 200);
-  EXPECT_EQ(call("GET", "/tasks", {}, a.token, "limit=" + std::to_string(min - 1)).status, 422);
-  EXPECT_EQ(call("GET", "/tasks", {}, a.token, "limit=" + std::to_string(max + 1)).status, 422);
+  const std::string jobs = "/tasks/" + std::to_string(create_task(a)["id"].get<TaskId>()) + "/jobs";
+  for (const auto& [documented, path] :
+       {std::pair<std::string, std::string>{"/tasks", "/tasks"},
+        std::pair<std::string, std::string>{"/tasks/{task_id}/jobs", jobs}}) {
+    json limit;
+    for (const auto& p : spec_["paths"][documented]["get"]["parameters"])
+      if (p["name"] == "limit") limit = p["schema"];
+    ASSERT_TRUE(limit.is_object()) << documented;
+    const std::int64_t min = limit["minimum"], max = limit["maximum"];
+    EXPECT_EQ(call("GET", path, {}, a.token, "limit=" + std::to_string(min)).status, 200);
+    EXPECT_EQ(call("GET", path, {}, a.token, "limit=" + std::to_string(max)).status, 200);
+    EXPECT_EQ(call("GET", path, {}, a.token, "limit=" + std::to_string(min - 1)).status, 422);
+    EXPECT_EQ(call("GET", path, {}, a.token, "limit=" + std::to_string(max + 1)).status, 422);
+  }
 }
 
 TEST_F(OpenApiTest, SwaggerUiPageLoadsLocalAssetsAndOurSpec) {

@@ -65,5 +65,30 @@ TEST(ParsePositiveId, AcceptsOnlyCanonicalPositiveIntegers) {
   }
 }
 
+TEST(ReadPageLimit, DefaultBoundsAndFieldErrors) {
+  std::vector<FieldError> fields;
+  EXPECT_EQ(read_page_limit({}, fields), 100u);
+  EXPECT_EQ(read_page_limit({{"limit", "1"}}, fields), 1u);
+  EXPECT_EQ(read_page_limit({{"limit", "500"}}, fields), 500u);
+  EXPECT_TRUE(fields.empty());
+  for (const char* bad : {"0", "501", "", "-1", "+1", "1.0", "1e2", "x"}) {
+    std::vector<FieldError> errors;
+    EXPECT_EQ(read_page_limit({{"limit", bad}}, errors), 100u) << bad;
+    ASSERT_EQ(errors.size(), 1u) << bad;
+    EXPECT_EQ(errors[0].field, "limit");
+  }
+}
+
+TEST(ReadCursor, AbsentBlankValidAndGarbage) {
+  std::vector<FieldError> fields;
+  EXPECT_EQ(read_cursor({}, fields), std::nullopt);
+  EXPECT_EQ(read_cursor({{"cursor", ""}}, fields), std::nullopt);
+  EXPECT_EQ(read_cursor({{"cursor", encode_cursor(42)}}, fields), 42);
+  EXPECT_TRUE(fields.empty());
+  EXPECT_EQ(read_cursor({{"cursor", "not!base64"}}, fields), std::nullopt);
+  ASSERT_EQ(fields.size(), 1u);
+  EXPECT_EQ(fields[0].field, "cursor");
+}
+
 }  // namespace
 }  // namespace fetchd::api

@@ -303,7 +303,12 @@ TEST_F(ApiTest, IdsThatAreNotPositiveIntegersOrAbsentAre404) {
     EXPECT_TRUE(is_problem(call("DELETE", path, {}, a.token), 404)) << id;
     EXPECT_TRUE(is_problem(call("GET", path + "/status", {}, a.token), 404)) << id;
     EXPECT_TRUE(is_problem(call("POST", path + "/reset-attempt", {}, a.token), 404)) << id;
+    for (const char* action : {"/run", "/pause", "/resume"})
+      EXPECT_TRUE(is_problem(call("POST", path + action, {}, a.token), 404)) << id << action;
+    for (const char* read : {"/jobs", "/data/latest"})
+      EXPECT_TRUE(is_problem(call("GET", path + read, {}, a.token), 404)) << id << read;
   }
+  EXPECT_TRUE(listener_.run_requests.empty());
 }
 
 TEST_F(ApiTest, AdminReadsAndChangesAnyTask) {
@@ -387,11 +392,13 @@ TEST_F(ApiTest, StatusHasExactlyTheContractFields) {
   EXPECT_EQ(keys_of(s), kStatusKeys);
   EXPECT_EQ(s["id"], id);
   EXPECT_EQ(s["last_execution_status"], "pending");
-  for (const char* key : {"execution_time", "last_execute_time", "last_execution_error",
-                          "last_execution_data", "next_run_at"})
+  for (const char* key :
+       {"execution_time", "last_execute_time", "last_execution_error", "last_execution_data"})
     EXPECT_TRUE(s.at(key).is_null()) << key;
   EXPECT_EQ(s["consecutive_failures"], 0);
   EXPECT_EQ(s["suspended"], false);
+  // Planned at creation (job_routes_test.cpp checks the value).
+  EXPECT_TRUE(s["next_run_at"].is_string()) << s;
 }
 
 TEST_F(ApiTest, ResetAttemptReturnsTheTask) {
@@ -421,7 +428,8 @@ TEST_F(ApiTest, ListenerHearsOfEveryCommittedChange) {
 }
 
 TEST_F(ApiTest, WorksWithoutAListener) {
-  RestApi api(*store_, *auth_, clock_, nullptr, nullptr);
+  Metrics metrics;
+  RestApi api(*store_, *auth_, clock_, metrics, nullptr, nullptr);
   const Account a = add_user("alice");
   Request request;
   request.method = "POST";

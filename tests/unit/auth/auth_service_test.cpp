@@ -93,6 +93,18 @@ class FakeStore final : public Store {
   Result<Task> reset_attempts(TaskId, TimePoint) override { return no(); }
   Result<Task> set_paused(TaskId, bool, TimePoint) override { return no(); }
   Result<std::int64_t> count_tasks(std::optional<UserId>) override { return no(); }
+  Result<void> delete_user(UserId) override { return no(); }
+  Result<void> set_next_run(TaskId, std::optional<TimePoint>) override { return no(); }
+  Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId>, std::size_t) override {
+    return no();
+  }
+  Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>&) override {
+    return no();
+  }
+  Result<Page<Job>> list_jobs(const JobQuery&) override { return no(); }
+  Result<Job> get_job(JobId) override { return no(); }
+  Result<Data> get_data(DataId) override { return no(); }
+  Result<std::int64_t> prune(const RetentionPolicy&) override { return no(); }
 
   std::size_t token_count() const { return tokens_.size(); }
   const std::map<std::string, TokenRecord>& tokens() const { return tokens_; }

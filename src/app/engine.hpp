@@ -1,0 +1,50 @@
+// The execution engine of one process, wired from the Config: the fetcher, the broker, the
+// run writer, the scheduler, the workers and the pruner, started and stopped in the order
+// that loses nothing (DESIGN.md §3, docs/ARCHITECTURE.md).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <spdlog/logger.h>
+
+#include "config/config.hpp"
+#include "core/error.hpp"
+#include "core/metrics.hpp"
+#include "core/task_events.hpp"
+#include "core/time.hpp"
+#include "store/store.hpp"
+
+namespace fetchd::app {
+
+class Engine {
+ public:
+  Engine(Store& store, const Config& config, const Clock& clock, Metrics& metrics,
+         std::shared_ptr<spdlog::logger> log);
+  ~Engine();  // stop()
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Loads the schedule from the store and starts every thread.
+  Result<void> start();
+  // What the API tells of task changes (the scheduler).
+  TaskChangeListener& task_listener();
+  // SIGTERM: stop scheduling, let in-flight runs finish for up to shutdown_grace, put the
+  // unfinished back (they are redone at the next start), flush the run writer.
+  void stop();
+
+  struct FeedSummary {
+    std::size_t runs = 0;
+    std::size_t succeeded = 0;
+    std::size_t failed = 0;
+  };
+  // `fetchd feed`: enqueue every task due now, run them all to completion, stop.
+  FeedSummary feed();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fetchd::app
