@@ -18,8 +18,10 @@ build-asan: deps
 	@cmake --build --preset asan -j $(JOBS)
 
 # The embedded service: SQLite file ./fetchd.db, API on http://127.0.0.1:8000.
+# --fetch-allow-private lets tasks fetch this machine's own addresses, such as the demo feeds
+# that fetchd serves under /demo/ (`fetchd db seed` points tasks there); drop it in production.
 run: build
-	./build/fetchd serve $(ARGS)
+	./build/fetchd serve --fetch-allow-private $(ARGS)
 
 # Every test (unit, contract, integration) against the ASan+UBSan build.
 test: build build-asan

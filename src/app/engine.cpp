@@ -107,6 +107,11 @@ struct Engine::Impl {
                       [this] { return static_cast<double>(broker.depth()); });
     metrics.add_gauge("fetchd_fetches_in_flight", "Fetches in progress.",
                       [this] { return static_cast<double>(fetcher->in_flight()); });
+    metrics.add_gauge("fetchd_suspended_tasks", "Tasks suspended after max_attempt failures.",
+                      [&store] {
+                        auto n = store.count_suspended_tasks();
+                        return n ? static_cast<double>(*n) : -1.0;
+                      });
     metrics.add_gauge("fetchd_scheduled_tasks", "Tasks with a next run planned.",
                       [this] { return static_cast<double>(scheduler.size()); });
     metrics.add_gauge("fetchd_runs_in_flight", "Tasks whose run is enqueued or running.",

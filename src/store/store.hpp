@@ -52,11 +52,11 @@ struct ScheduleEntry {
 // the job says changed = false); and the task row's last-run summary, consecutive_failures
 // (0 after a success, +1 after a failure, unchanged for a skipped run) and next_run_at.
 struct RunRecord {
-  Job job;  // id ignored; data_id and changed are filled by the store
-  std::optional<std::string> body;          // the JSON document of a successful run
+  Job job;                          // id ignored; data_id and changed are filled by the store
+  std::optional<std::string> body;  // the JSON document of a successful run
   std::optional<std::string> content_hash;  // hex SHA-256 of body
   std::optional<TimePoint> next_run_at;     // the task's next run (nullopt: none planned)
-  bool update_task = true;  // false for skipped runs: only the job row is written
+  bool update_task = true;                  // false for skipped runs: only the job row is written
 };
 
 // What record_runs did with each record, in order.
@@ -130,6 +130,8 @@ class Store {
   virtual Result<Task> reset_attempts(TaskId id, TimePoint now) = 0;
   virtual Result<Task> set_paused(TaskId id, bool paused, TimePoint now) = 0;
   virtual Result<std::int64_t> count_tasks(std::optional<UserId> owner) = 0;
+  // Tasks whose consecutive_failures reached max_attempt (for the metrics).
+  virtual Result<std::int64_t> count_suspended_tasks() = 0;
   // Sets the persisted next run (create/update/reset/resume and the scheduler's own moves).
   virtual Result<void> set_next_run(TaskId id, std::optional<TimePoint> next_run_at) = 0;
 
@@ -140,8 +142,8 @@ class Store {
                                                     std::size_t limit) = 0;
   virtual Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) = 0;
   virtual Result<Page<Job>> list_jobs(const JobQuery& query) = 0;  // newest first
-  virtual Result<Job> get_job(JobId id) = 0;                           // kNotFound
-  virtual Result<Data> get_data(DataId id) = 0;                        // kNotFound
+  virtual Result<Job> get_job(JobId id) = 0;                       // kNotFound
+  virtual Result<Data> get_data(DataId id) = 0;                    // kNotFound
   // Deletes, in one small transaction, up to policy.batch jobs beyond the per-task count or
   // older than policy.older_than, then data rows that no job and no task's last_data_id
   // references. Returns rows deleted (0: nothing left to prune).

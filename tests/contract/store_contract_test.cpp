@@ -1298,3 +1298,34 @@ TYPED_TEST(StoreContract, PruneWorksThroughManyTasksInSmallBatches) {
 
 }  // namespace
 }  // namespace fetchd
+
+namespace fetchd {
+namespace {
+
+TYPED_TEST(StoreContract, SuspendedTasksAreCountedAtMaxAttempt) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);  // max_attempt 3
+  this->add_task(alice.id, "healthy");
+  for (int i = 0; i < 2; ++i)
+    this->record({run_of(task.id, kNowMs + i * 2000, JobStatus::kFailed)});
+  EXPECT_EQ(must(this->store().count_suspended_tasks(), "count"), 0);
+  this->record({run_of(task.id, kNowMs + 4000, JobStatus::kFailed)});
+  EXPECT_EQ(must(this->store().count_suspended_tasks(), "count"), 1);
+  must(this->store().reset_attempts(task.id, at(kNowMs + 5000)), "reset");
+  EXPECT_EQ(must(this->store().count_suspended_tasks(), "count"), 0);
+}
+
+TYPED_TEST(StoreContract, ARunFinishingAfterAPauseLeavesNoNextRun) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  must(this->store().set_paused(task.id, true, at(kNowMs)), "pause");
+  must(this->store().set_next_run(task.id, std::nullopt), "set_next_run");
+  this->record({run_of(task.id, kNowMs, JobStatus::kSucceeded)});  // plans kNowMs + 2000
+  const auto after = must(this->store().get_task(task.id), "get_task");
+  EXPECT_TRUE(after.paused);
+  EXPECT_EQ(after.next_run_at, std::nullopt);
+  EXPECT_EQ(after.last.status, "succeeded");
+}
+
+}  // namespace
+}  // namespace fetchd

@@ -554,6 +554,16 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::int64_t> count_suspended_tasks() override {
+    return read([&](Connection& conn) -> Result<std::int64_t> {
+      auto query =
+          conn.query("SELECT count(*) FROM tasks WHERE consecutive_failures >= max_attempt");
+      if (!query) return propagate(query);
+      return single_row(*query, "no count",
+                        [](const Query& row) -> Result<std::int64_t> { return row.int64(0); });
+    });
+  }
+
   Result<std::int64_t> count_tasks(std::optional<UserId> owner) override {
     return read([&](Connection& conn) -> Result<std::int64_t> {
       auto query = owner ? conn.query("SELECT count(*) FROM tasks WHERE owner_id = ?")
@@ -762,7 +772,9 @@ class SqliteStore final : public Store {
           "UPDATE tasks SET last_job_id = ?, last_status = ?, last_run_at = ?, "
           "last_duration_ms = ?, last_error = ?, last_data_id = coalesce(?, last_data_id), "
           "consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + ? END, "
-          "next_run_at = ?, job_count = job_count + 1 WHERE id = ?");
+          // A task paused while its run was in flight stays without a next run.
+          "next_run_at = CASE WHEN paused THEN NULL ELSE ? END, job_count = job_count + 1 "
+          "WHERE id = ?");
       if (!query) return propagate(query);
       query->bind(recorded.job_id, to_string(job.status), job.started_at, job.duration_ms,
                   job.error, recorded.data_id, succeeded, failed ? 1 : 0, run.next_run_at,

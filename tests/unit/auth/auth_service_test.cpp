@@ -93,6 +93,7 @@ class FakeStore final : public Store {
   Result<Task> reset_attempts(TaskId, TimePoint) override { return no(); }
   Result<Task> set_paused(TaskId, bool, TimePoint) override { return no(); }
   Result<std::int64_t> count_tasks(std::optional<UserId>) override { return no(); }
+  Result<std::int64_t> count_suspended_tasks() override { return no(); }
   Result<void> delete_user(UserId) override { return no(); }
   Result<void> set_next_run(TaskId, std::optional<TimePoint>) override { return no(); }
   Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId>, std::size_t) override {

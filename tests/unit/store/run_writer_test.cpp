@@ -120,6 +120,7 @@ class ProbeStore final : public Store {
   Result<Task> set_paused(TaskId id, bool paused, TimePoint now) override {
     return inner_->set_paused(id, paused, now);
   }
+  Result<std::int64_t> count_suspended_tasks() override { return inner_->count_suspended_tasks(); }
   Result<std::int64_t> count_tasks(std::optional<UserId> owner) override {
     return inner_->count_tasks(owner);
   }
