@@ -1,0 +1,406 @@
+"""What every bench/run scenario shares: the processes it starts (fetchd, nginx, wrk), all on
+127.0.0.1, all in their own process group and all stopped when the run ends, however it ends;
+a small HTTP client to seed fetchd; and the rows of the result table.
+
+A scenario is a module in bench/scenarios/ with a `run(bench) -> list[Row]` function."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+WRK_DIR = BENCH_DIR / "wrk"
+NGINX_CONF = BENCH_DIR / "nginx" / "nginx.conf"
+
+STARTUP_TIMEOUT = 15.0  # seconds for a server to answer after it was started
+STOP_TIMEOUT = 10.0  # seconds for a process group to exit after SIGTERM, before SIGKILL
+HTTP_TIMEOUT = 10.0
+WRK_GRACE = 30.0  # seconds a wrk run may take beyond its duration before it is killed
+
+# Tools bench/run needs beyond `make deps` (benchmarks are not part of `make test`, so they stay
+# out of scripts/debian-packages.txt): binary -> Debian package.
+TOOLS = {"wrk": "wrk", "nginx": "nginx-light"}
+
+PASSWORD = "bench password, not secret"
+
+
+class BenchError(Exception):
+    """A scenario could not produce its figures (a server did not start, wrk failed...)."""
+
+
+@dataclass
+class Row:
+    scenario: str
+    figure: str
+    limit: str = "—"
+    ratio: float | None = None
+    ok: bool = True  # False when the figure is not trustworthy (e.g. non-2xx answers)
+
+
+# Other processes busier than this (in cores, averaged over a wrk run) make a figure suspect.
+OTHER_LOAD_LIMIT = 0.1
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    duration_s: float
+    errors: dict
+    latency_us: dict
+    other_cores: float  # CPU used meanwhile by processes bench/run did not start, in cores
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def disturbed(self) -> bool:
+        return self.other_cores > OTHER_LOAD_LIMIT
+
+    @property
+    def failed(self) -> int:
+        """Requests that failed or were not answered 2xx/3xx (all wrk error counters)."""
+        return sum(self.errors.values())
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def fmt_ms(micros: float) -> str:
+    return f"{micros / 1000:.2f} ms"
+
+
+def load_note(*results: WrkResult) -> str:
+    """' (other load: …)' after a figure measured while other processes used the CPU."""
+    worst = max(r.other_cores for r in results)
+    return f" (other load: {worst:.2f} cores)" if worst > OTHER_LOAD_LIMIT else ""
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every CPU since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = values + [0] * (8 - len(values))
+    busy = user + nice + system + irq + softirq + steal  # steal: the hypervisor ran others
+    return busy, busy + idle + iowait
+
+
+def _process_ticks(pids: set[int], pgids: set[int]) -> int:
+    """CPU ticks used so far by the live (or not yet reaped) processes in `pids` or `pgids`."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat.rsplit(")", 1)[1].split()  # the name in (...) may hold spaces
+        if int(entry.name) in pids or int(fields[2]) in pgids:
+            total += int(fields[11]) + int(fields[12])  # utime + stime, all threads
+    return total
+
+
+def render_table(rows: list[Row]) -> str:
+    lines = ["| scenario | figure | limit | ratio |", "| --- | --- | --- | --- |"]
+    for row in rows:
+        ratio = "—" if row.ratio is None else f"{row.ratio:.2f}"
+        lines.append(f"| {row.scenario} | {row.figure} | {row.limit} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def ensure_tools() -> None:
+    """Installs the Debian packages of the missing tools, as scripts/deps.sh does for the build."""
+    missing = [pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+    if not missing:
+        return
+    print(f"bench: installing {' '.join(missing)}", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def task_body(name: str) -> dict:
+    """The seed's example task, with its active window moved to 2100 and its URL to a closed
+    loopback port: the API benchmarks must not make the execution engine fetch anything."""
+    return {
+        "name": name,
+        "url": "http://127.0.0.1:9/php-architecture/",
+        "parameters": '{"eventfile": "amazingexpo2020.json"}',
+        "start_time": "2100-01-04T21:41:38.930Z",
+        "end_time": "2101-01-04T21:41:38.930Z",
+        "task_interval": 2,
+        "max_execution_time": 0,
+        "max_attempt": 3,
+    }
+
+
+class Client:
+    """A keep-alive JSON client for seeding fetchd (not for measuring: wrk does that)."""
+
+    def __init__(self, port: int):
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+        self.token: str | None = None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self._conn.request(method, path, body=data, headers=headers)
+        response = self._conn.getresponse()
+        return response.status, response.read()
+
+    def expect(self, status: int, method: str, path: str, body: dict | None = None) -> bytes:
+        got, payload = self.request(method, path, body)
+        if got != status:
+            raise BenchError(f"{method} {path}: expected {status}, got {got}: {payload[:300]!r}")
+        return payload
+
+    def register_and_login(self, username: str) -> str:
+        credentials = {"username": username, "password": PASSWORD}
+        self.expect(201, "POST", "/register", credentials)
+        self.token = json.loads(self.expect(200, "POST", "/login", credentials))["access_token"]
+        return self.token
+
+    def create_task(self, body: dict) -> int:
+        return json.loads(self.expect(201, "POST", "/tasks", body))["id"]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Bench:
+    """One run of bench/run: its settings, its temp dir and every process it started."""
+
+    def __init__(self, *, quick: bool, keep: bool):
+        self.quick = quick
+        self.keep = keep
+        self.duration_s = 2 if quick else 10
+        self.connections = 50
+        self.threads = 1
+        self.fetchd_bin = Path(os.environ.get("FETCHD_BIN", REPO_DIR / "build" / "fetchd"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="fetchd-bench-"))
+        self._processes: list[subprocess.Popen] = []
+        self.measurements: list[WrkResult] = []  # every wrk run, for the report's load line
+
+    # --- processes -------------------------------------------------------------------------
+
+    def _spawn(self, argv: list, log: Path, env: dict | None = None, cwd: Path | None = None):
+        with open(log, "wb") as out:
+            # A session of its own: stop() signals the whole group (nginx's workers too).
+            process = subprocess.Popen(
+                [str(a) for a in argv],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self._processes.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                # The whole group while its leader still lives: nginx's workers go with it.
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        if process in self._processes:
+            self._processes.remove(process)
+
+    def close(self) -> None:
+        for process in list(reversed(self._processes)):
+            self.stop(process)
+        if self.keep:
+            print(f"bench: kept {self.tmp}", flush=True)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _wait_until_serving(self, server: Server, path: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise BenchError(
+                    f"{server.name} exited with {server.process.returncode}:\n{tail(server.log)}"
+                )
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=1)
+                conn.request("GET", path)
+                if conn.getresponse().status < 500:
+                    conn.close()
+                    return
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchError(
+            f"{server.name} did not answer within {STARTUP_TIMEOUT}s:\n{tail(server.log)}"
+        )
+
+    def _start_server(self, name: str, argv_for_port, ready_path: str, **spawn) -> Server:
+        # The port is chosen here and could be taken before the server binds it: retry then.
+        for attempt in range(3):
+            port = free_port()
+            log = self.tmp / f"{name}.log"
+            server = Server(name, port, self._spawn(argv_for_port(port), log, **spawn), log)
+            try:
+                self._wait_until_serving(server, ready_path)
+                return server
+            except BenchError:
+                self.stop(server.process)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def start_fetchd(self, name: str = "fetchd") -> Server:
+        """A fresh `fetchd serve` with its own SQLite file, logging at warn: at info, the access
+        log line of every request would be a large part of what is measured."""
+        if not os.access(self.fetchd_bin, os.X_OK):
+            raise BenchError(f"{self.fetchd_bin} not found: run `make build` (or set FETCHD_BIN)")
+        data_dir = self.tmp / name
+        data_dir.mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FETCHD_")}
+
+        def argv(port):
+            return [
+                self.fetchd_bin, "serve",
+                "--listen", f"127.0.0.1:{port}",
+                "--db", f"sqlite://{data_dir / 'bench.db'}",
+                "--log-level", "warn",
+            ]  # fmt: skip
+
+        return self._start_server(name, argv, "/healthz", env=env, cwd=data_dir)
+
+    def start_nginx(self, files: dict[str, bytes], name: str = "nginx") -> Server:
+        """nginx (bench/nginx/nginx.conf) in the foreground, serving `files` from a temp dir."""
+        prefix = self.tmp / name
+        root = prefix / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        for file_name, content in files.items():
+            (root / file_name).write_bytes(content)
+        # When started as root, nginx's workers run as nobody: they must be able to read root/.
+        for path in (self.tmp, prefix, root):
+            path.chmod(0o755)
+        for file_name in files:
+            (root / file_name).chmod(0o644)
+
+        def argv(port):
+            conf = prefix / "nginx.conf"
+            text = NGINX_CONF.read_text()
+            for key, value in {"@PORT@": port, "@PREFIX@": prefix, "@ROOT@": root}.items():
+                text = text.replace(key, str(value))
+            conf.write_text(text)
+            return [shutil.which("nginx") or "nginx", "-p", prefix, "-e", "stderr", "-c", conf]
+
+        return self._start_server(name, argv, "/", cwd=prefix)
+
+    # --- wrk -------------------------------------------------------------------------------
+
+    def wrk(self, label: str, url: str, script: str, args: list) -> WrkResult:
+        """wrk -t1 -c50 -d<duration> with bench/wrk/<script> and its arguments."""
+        log = self.tmp / f"wrk-{label}.log"
+        argv = [
+            "wrk",
+            f"-t{self.threads}", f"-c{self.connections}", f"-d{self.duration_s}s",
+            "--timeout", "5s",
+            "-s", WRK_DIR / script,
+            url, "--", *args,
+        ]  # fmt: skip
+        env = dict(os.environ, BENCH_WRK_DIR=str(WRK_DIR))
+        # What the machine did meanwhile, minus what our processes did, is other people's load.
+        ours = {os.getpid()}
+        busy_before, all_before = _machine_ticks()
+        ours_before = _process_ticks(ours, {p.pid for p in self._processes})
+        process = self._spawn(argv, log, env=env)
+        try:
+            self._wait_unreaped(process, self.duration_s + WRK_GRACE, label, log)
+            busy_after, all_after = _machine_ticks()
+            ours_after = _process_ticks(ours, {p.pid for p in self._processes})
+        finally:
+            self.stop(process)
+        elapsed = (all_after - all_before) / (os.cpu_count() or 1)
+        other = (busy_after - busy_before) - (ours_after - ours_before)
+        other_cores = max(0.0, other / elapsed) if elapsed > 0 else 0.0
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("BENCH_RESULT "):
+                data = json.loads(line.removeprefix("BENCH_RESULT "))
+                result = WrkResult(
+                    requests=data["requests"],
+                    duration_s=data["duration_us"] / 1e6,
+                    errors=data["errors"],
+                    latency_us=data["latency_us"],
+                    other_cores=other_cores,
+                )
+                self.measurements.append(result)
+                return result
+        raise BenchError(f"wrk ({label}) exited with {process.returncode}:\n{tail(log)}")
+
+    @staticmethod
+    def _wait_unreaped(process: subprocess.Popen, timeout: float, label: str, log: Path) -> None:
+        """Waits for `process` to exit but leaves it a zombie, so that its CPU time can still be
+        read from /proc; stop() reaps it."""
+        deadline = time.monotonic() + timeout
+        while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+            if time.monotonic() > deadline:
+                raise BenchError(f"wrk ({label}) did not finish:\n{tail(log)}")
+            time.sleep(0.05)
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        path = self.tmp / name
+        if isinstance(content, str):
+            content = content.encode()
+        path.write_bytes(content)
+        path.chmod(0o644)
+        return path
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
