@@ -2,41 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/http_reason.hpp"
+
 namespace fetchd::api {
 
 namespace {
 
 std::string_view reason(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 422:
-      return "Unprocessable Content";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return status >= 500 ? "Internal Server Error" : "Error";
-  }
+  if (auto phrase = http_reason_phrase(status); !phrase.empty()) return phrase;
+  return status >= 500 ? "Internal Server Error" : "Error";
 }
 
 Response make(int status, std::string_view detail, const std::vector<FieldError>& fields,

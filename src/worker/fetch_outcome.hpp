@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/http_reason.hpp"
 #include "core/job.hpp"
 #include "fetch/fetcher.hpp"
 
@@ -33,9 +34,6 @@ struct FetchOutcome {
 // other fetch errors keep the fetch engine's (curl's) message.
 FetchOutcome classify_fetch(FetchResult result, std::chrono::milliseconds timeout,
                             std::uint64_t max_response_bytes);
-
-// "Not Found" for 404; empty for codes without a registered reason phrase.
-std::string_view http_reason_phrase(int status);
 
 // Lower-case hex SHA-256 (libsodium). sodium_init() must have been called.
 std::string sha256_hex(std::string_view data);

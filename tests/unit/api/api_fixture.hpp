@@ -22,19 +22,13 @@
 #include "core/metrics.hpp"
 #include "core/task_events.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/fake_clock.hpp"
 
 namespace fetchd::api::testing {
 
 using nlohmann::json;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  void advance(Millis d) { now_ += d; }
-
- private:
-  TimePoint now_ = from_unix_ms(1'700'000'000'000);  // 2023-11-14T22:13:20Z
-};
+using test::FakeClock;
 
 class RecordingListener final : public TaskChangeListener {
  public:

@@ -10,21 +10,14 @@
 
 #include "auth/auth_service.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/fake_clock.hpp"
 
 namespace fetchd::auth {
 namespace {
 
 using namespace std::chrono_literals;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  void set(TimePoint t) { now_ = t; }
-  void advance(Millis d) { now_ += d; }
-
- private:
-  TimePoint now_ = from_unix_ms(1'700'000'000'000);
-};
+using test::FakeClock;
 
 // Users and tokens only; the task methods are not used by AuthService.
 class FakeStore final : public Store {

@@ -1,6 +1,7 @@
 // LocalBroker: FIFO order, blocking claims, batches, leases (expiry, reclaim, extend),
 // release to the front, close, and the delivery count.
 #include "broker/local/local_broker.hpp"
+#include "support/fake_clock.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -15,21 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override {
-    std::lock_guard lock(mutex_);
-    return now_;
-  }
-  void advance(Millis d) {
-    std::lock_guard lock(mutex_);
-    now_ += d;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  TimePoint now_ = from_unix_ms(1'700'000'000'000);
-};
+using test::FakeClock;
 
 Run run_of(TaskId id, std::int64_t attempt = 1) {
   return Run{id, from_unix_ms(1'000 * id), attempt, false};

@@ -21,6 +21,7 @@
 #include "scheduler/scheduler.hpp"
 #include "store/run_writer.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/fake_clock.hpp"
 
 namespace fetchd::scheduler_test {
 
@@ -33,16 +34,7 @@ T must(Result<T> result, const std::string& what) {
   if constexpr (!std::is_void_v<T>) return std::move(*result);
 }
 
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(TimePoint start) : ms_(to_unix_ms(start)) {}
-  TimePoint now() const override { return from_unix_ms(ms_.load()); }
-  void set(TimePoint t) { ms_.store(to_unix_ms(t)); }
-  void advance(Millis d) { ms_.fetch_add(d.count()); }
-
- private:
-  std::atomic<std::int64_t> ms_;
-};
+using test::FakeClock;
 
 // Records enqueued runs (with the real time they arrived) and can be told to refuse them.
 class RecordingBroker final : public Broker {

@@ -23,6 +23,7 @@
 #include "core/schedule.hpp"
 #include "fetch/request_builder.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/fake_clock.hpp"
 #include "worker/fetch_outcome.hpp"
 #include "worker/json_check.hpp"
 
@@ -50,21 +51,7 @@ std::string fixture(const std::string& name) {
   return text.str();
 }
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override {
-    std::lock_guard lock(mutex_);
-    return now_;
-  }
-  void advance(Millis d) {
-    std::lock_guard lock(mutex_);
-    now_ += d;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  TimePoint now_ = from_unix_ms(1'700'000'040'000);
-};
+using test::FakeClock;
 
 FetchResult ok_response(int status, std::string body) {
   FetchResponse response;
@@ -345,7 +332,7 @@ class WorkerPoolTest : public ::testing::Test {
     return task ? *task : Task{};
   }
 
-  FakeClock clock;
+  FakeClock clock{from_unix_ms(1'700'000'040'000)};
   std::unique_ptr<Store> store;
   UserId owner = 0;
   LocalBroker broker{clock};
