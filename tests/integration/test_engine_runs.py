@@ -339,6 +339,23 @@ def test_metrics_expose_the_engine_families(fixture_server, runner, engine_serve
     assert total(after, "fetchd_http_requests_total") > total(before, "fetchd_http_requests_total")
 
 
+def test_metrics_gauges_include_queue_in_flight_and_suspended(fixture_server, runner,
+                                                               engine_server):
+    # Issue 3 lists queue depth, in-flight fetches and suspended tasks among the metrics; their
+    # names are not fixed, so any gauge named after each will do.
+    types, before = scrape(engine_server, runner.token)
+    gauges = sorted(n for n, kind in types.items() if kind == "gauge")
+    for word in ("queue", "in_flight", "suspended"):
+        assert any(word in g for g in gauges), f"no gauge about {word!r} in {gauges}"
+    suspended = [g for g in gauges if "suspended" in g]
+    _, job = first_run(runner, fixture_server.url("/status/500"), max_attempt=1)
+    assert_failed(job)
+    time.sleep(0.2)
+    _, after = scrape(engine_server, runner.token)
+    grew = sum(total(after, g) - total(before, g) for g in suspended)
+    assert grew >= 1, f"{suspended} did not count the newly suspended task"
+
+
 # --- limits: response size, default timeout, private addresses --------------------------------
 
 
