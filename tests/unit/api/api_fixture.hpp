@@ -23,6 +23,7 @@
 #include "core/task_events.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/fake_clock.hpp"
+#include "support/forwarding_store.hpp"
 
 namespace fetchd::api::testing {
 
@@ -49,113 +50,69 @@ class RecordingListener final : public TaskChangeListener {
 
 // The real store, which can be told to play a lost database (kUnavailable) or to break an
 // invariant (throw), neither of which SQLite does on demand.
-class SwitchableStore final : public Store {
+class SwitchableStore final : public test::ForwardingStore {
  public:
-  explicit SwitchableStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   bool unavailable = false;
   bool throw_on_get_task = false;
   bool fail_set_next_run = false;  // only set_next_run answers kUnavailable
   bool corrupt_data = false;       // get_data returns a body that is not JSON
 
-  Result<std::vector<std::string>> migrate() override { return inner_->migrate(); }
-  Result<std::vector<std::pair<std::string, bool>>> migration_status() override {
-    return inner_->migration_status();
-  }
   Result<void> ping() override {
     if (unavailable) return down();
-    return inner_->ping();
+    return ForwardingStore::ping();
   }
   Result<User> create_user(const NewUser& user, TimePoint now) override {
     if (unavailable) return down();
-    return inner_->create_user(user, now);
+    return ForwardingStore::create_user(user, now);
   }
-  Result<User> get_user(UserId id) override { return inner_->get_user(id); }
   Result<User> find_user_by_name(const std::string& name) override {
     if (unavailable) return down();
-    return inner_->find_user_by_name(name);
-  }
-  Result<void> set_password_hash(UserId id, const std::string& hash) override {
-    return inner_->set_password_hash(id, hash);
-  }
-  Result<void> delete_user(UserId id) override { return inner_->delete_user(id); }
-  Result<void> create_token(const TokenRecord& token) override {
-    return inner_->create_token(token);
+    return ForwardingStore::find_user_by_name(name);
   }
   Result<User> find_token_user(const std::string& hash, TimePoint now) override {
     if (unavailable) return down();
-    return inner_->find_token_user(hash, now);
-  }
-  Result<void> delete_token(const std::string& hash) override { return inner_->delete_token(hash); }
-  Result<std::int64_t> delete_user_tokens(UserId id, const std::string& keep_hash) override {
-    return inner_->delete_user_tokens(id, keep_hash);
-  }
-  Result<std::int64_t> delete_expired_tokens(TimePoint now) override {
-    return inner_->delete_expired_tokens(now);
+    return ForwardingStore::find_token_user(hash, now);
   }
   Result<Task> create_task(UserId owner, const TaskSpec& spec, TimePoint now) override {
     if (unavailable) return down();
-    return inner_->create_task(owner, spec, now);
+    return ForwardingStore::create_task(owner, spec, now);
   }
   Result<Task> get_task(TaskId id) override {
     if (throw_on_get_task) throw std::logic_error("broken invariant in get_task");
     if (unavailable) return down();
-    return inner_->get_task(id);
+    return ForwardingStore::get_task(id);
   }
   Result<Page<Task>> list_tasks(const TaskQuery& query) override {
     if (unavailable) return down();
-    return inner_->list_tasks(query);
-  }
-  Result<Task> update_task(TaskId id, const TaskSpec& spec, TimePoint now) override {
-    return inner_->update_task(id, spec, now);
-  }
-  Result<void> delete_task(TaskId id) override { return inner_->delete_task(id); }
-  Result<Task> reset_attempts(TaskId id, TimePoint now) override {
-    return inner_->reset_attempts(id, now);
-  }
-  Result<Task> set_paused(TaskId id, bool paused, TimePoint now) override {
-    return inner_->set_paused(id, paused, now);
-  }
-  Result<std::int64_t> count_suspended_tasks() override { return inner_->count_suspended_tasks(); }
-  Result<std::int64_t> count_tasks(std::optional<UserId> owner) override {
-    return inner_->count_tasks(owner);
+    return ForwardingStore::list_tasks(query);
   }
   Result<void> set_next_run(TaskId id, std::optional<TimePoint> next_run_at) override {
     if (fail_set_next_run) return down();
-    return inner_->set_next_run(id, next_run_at);
-  }
-  Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId> after,
-                                            std::size_t limit) override {
-    return inner_->load_schedule(after, limit);
-  }
-  Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) override {
-    return inner_->record_runs(runs);
+    return ForwardingStore::set_next_run(id, next_run_at);
   }
   Result<Page<Job>> list_jobs(const JobQuery& query) override {
     if (unavailable) return down();
-    return inner_->list_jobs(query);
+    return ForwardingStore::list_jobs(query);
   }
   Result<Job> get_job(JobId id) override {
     if (unavailable) return down();
-    return inner_->get_job(id);
+    return ForwardingStore::get_job(id);
   }
   Result<Data> get_data(DataId id) override {
     if (unavailable) return down();
     if (corrupt_data) {
-      auto data = inner_->get_data(id);
+      auto data = ForwardingStore::get_data(id);
       if (data) data->body = "{\"truncated\": [1, 2";
       return data;
     }
-    return inner_->get_data(id);
-  }
-  Result<std::int64_t> prune(const RetentionPolicy& policy) override {
-    return inner_->prune(policy);
+    return ForwardingStore::get_data(id);
   }
 
  private:
   static tl::unexpected<Error> down() {
     return fail(ErrorCode::kUnavailable, "the database is unavailable", "disk I/O error (test)");
   }
-  std::unique_ptr<Store> inner_;
 };
 
 struct Account {
