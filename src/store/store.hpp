@@ -48,9 +48,10 @@ struct ScheduleEntry {
 
 // One finished (or skipped) run, as the workers hand it to the store. record_runs writes a
 // batch of them in ONE transaction: per record, the job row; for a success, the data row
-// (deduplicated by (task_id, content_hash): an identical payload reuses the existing row and
-// the job says changed = false); and the task row's last-run summary, consecutive_failures
-// (0 after a success, +1 after a failure, unchanged for a skipped run) and next_run_at.
+// (deduplicated by (task_id, content_hash): an identical payload reuses the existing row; the
+// job says changed = false when its document is the previous successful run's); and the task row's
+// last-run summary, consecutive_failures (0 after a success, +1 after a failure, unchanged for a
+// skipped run) and next_run_at.
 struct RunRecord {
   Job job;                          // id ignored; data_id and changed are filled by the store
   std::optional<std::string> body;  // the JSON document of a successful run

@@ -1058,15 +1058,18 @@ TYPED_TEST(StoreContract, RecordsAThousandRunsInOneCall) {
   }
   EXPECT_EQ(ids.size(), 1000u);
   EXPECT_EQ(ids.count(0), 0u);
-  // Five distinct payloads per task: the first of each is new, the rest reuse them.
+  // Five distinct payloads per task, each stored once; as the payload differs from one run to
+  // the next, every success reports a change.
   std::set<DataId> data_ids;
   int changed = 0;
-  for (const auto& r : recorded) {
-    if (r.data_id) data_ids.insert(*r.data_id);
-    changed += r.changed ? 1 : 0;
+  int succeeded = 0;
+  for (std::size_t i = 0; i < recorded.size(); ++i) {
+    if (recorded[i].data_id) data_ids.insert(*recorded[i].data_id);
+    changed += recorded[i].changed ? 1 : 0;
+    succeeded += runs[i].job.status == JobStatus::kSucceeded ? 1 : 0;
   }
   EXPECT_EQ(data_ids.size(), 50u);
-  EXPECT_EQ(changed, 50);
+  EXPECT_EQ(changed, succeeded);
   for (int t = 0; t < 10; ++t) {
     EXPECT_EQ(this->all_jobs(tasks[t]).size(), 100u);
     const auto task = must(this->store().get_task(tasks[t]), "get_task");
@@ -1325,6 +1328,28 @@ TYPED_TEST(StoreContract, ARunFinishingAfterAPauseLeavesNoNextRun) {
   EXPECT_TRUE(after.paused);
   EXPECT_EQ(after.next_run_at, std::nullopt);
   EXPECT_EQ(after.last.status, "succeeded");
+}
+
+}  // namespace
+}  // namespace fetchd
+
+namespace fetchd {
+namespace {
+
+TYPED_TEST(StoreContract, ChangedComparesWithThePreviousSuccessfulRun) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto a1 = this->record({run_of(task.id, kNowMs, JobStatus::kSucceeded, "[1]")});
+  const auto a2 = this->record({run_of(task.id, kNowMs + 2000, JobStatus::kSucceeded, "[1]")});
+  const auto b = this->record({run_of(task.id, kNowMs + 4000, JobStatus::kSucceeded, "[2]")});
+  const auto a3 = this->record({run_of(task.id, kNowMs + 6000, JobStatus::kSucceeded, "[1]")});
+  EXPECT_TRUE(a1.changed);
+  EXPECT_FALSE(a2.changed);
+  EXPECT_EQ(a2.data_id, a1.data_id);
+  EXPECT_TRUE(b.changed);
+  EXPECT_TRUE(a3.changed);            // differs from the run before it ...
+  EXPECT_EQ(a3.data_id, a1.data_id);  // ... but the document is stored once
+  EXPECT_EQ(must(this->store().get_job(a3.job_id), "get_job").changed, true);
 }
 
 }  // namespace

@@ -703,9 +703,10 @@ class SqliteStore final : public Store {
   static Result<RecordedRun> record_run(Connection& conn, const RunRecord& run) {
     const Job& job = run.job;
     RecordedRun recorded;
+    std::int64_t previous_data_id = 0;  // the task's latest document, 0 before any
     {
       // Checked first so that a deleted task is an outcome, not a foreign key error.
-      auto query = conn.query("SELECT 1 FROM tasks WHERE id = ?");
+      auto query = conn.query("SELECT coalesce(last_data_id, 0) FROM tasks WHERE id = ?");
       if (!query) return propagate(query);
       auto found = first_int64(query->bind(job.task_id));
       if (!found) return propagate(found);
@@ -713,6 +714,7 @@ class SqliteStore final : public Store {
         recorded.task_missing = true;
         return recorded;
       }
+      previous_data_id = **found;
     }
     const bool succeeded = job.status == JobStatus::kSucceeded;
     bool inserted_data = false;
@@ -720,7 +722,10 @@ class SqliteStore final : public Store {
       auto existing = find_data(conn, job.task_id, *run.content_hash);
       if (!existing) return propagate(existing);
       if (*existing) {
+        // Stored once per task; "changed" compares with the previous successful run only, so
+        // a feed going A -> B -> A reports the second A as a change.
         recorded.data_id = **existing;
+        recorded.changed = **existing != previous_data_id;
       } else {
         auto query = conn.query(
             "INSERT INTO data (task_id, content_hash, body, bytes, records, created_at) "
