@@ -112,6 +112,30 @@ def _process_ticks(pids: set[int], pgids: set[int]) -> int:
     return total
 
 
+class LoadProbe:
+    """CPU used over an interval by `pgids` (process groups, e.g. the server under test) and by
+    everything else on the machine but bench/run's own processes (other people's load)."""
+
+    def __init__(self, ours_pgids: set[int], watched_pgids: set[int] = frozenset()):
+        self._ours = ours_pgids
+        self._watched = set(watched_pgids)
+        self._busy, self._all = _machine_ticks()
+        self._ours_ticks = _process_ticks({os.getpid()}, self._ours)
+        self._watched_ticks = _process_ticks(set(), self._watched)
+
+    def stop(self, ours_pgids: set[int] | None = None) -> tuple[float, float]:
+        """(other cores, cores used by the watched groups), averaged since the probe started.
+        `ours_pgids`: bench/run's process groups now, when it started some meanwhile (wrk)."""
+        busy, all_ = _machine_ticks()
+        ours = _process_ticks({os.getpid()}, self._ours | (ours_pgids or set()))
+        watched = _process_ticks(set(), self._watched)
+        elapsed = (all_ - self._all) / (os.cpu_count() or 1)
+        if elapsed <= 0:
+            return 0.0, 0.0
+        other = (busy - self._busy) - (ours - self._ours_ticks)
+        return max(0.0, other / elapsed), (watched - self._watched_ticks) / elapsed
+
+
 def render_table(rows: list[Row]) -> str:
     lines = ["| scenario | figure | limit | ratio |", "| --- | --- | --- | --- |"]
     for row in rows:
@@ -282,6 +306,15 @@ class Bench:
             f"{server.name} did not answer within {STARTUP_TIMEOUT}s:\n{tail(server.log)}"
         )
 
+    def process_groups(self) -> set[int]:
+        """The process groups of everything bench/run started and has not stopped yet."""
+        return {p.pid for p in self._processes}
+
+    def load_probe(self, *watched: Server) -> LoadProbe:
+        """Starts measuring CPU use: the watched servers' and that of processes bench/run did
+        not start (LoadProbe.stop)."""
+        return LoadProbe(self.process_groups(), {s.process.pid for s in watched})
+
     def _start_server(self, name: str, argv_for_port, ready_path: str, **spawn) -> Server:
         # The port is chosen here and could be taken before the server binds it: retry then.
         for attempt in range(3):
@@ -297,37 +330,72 @@ class Bench:
                     raise
         raise AssertionError("unreachable")
 
-    def start_fetchd(self, name: str = "fetchd") -> Server:
-        """A fresh `fetchd serve` with its own SQLite file, logging at warn: at info, the access
-        log line of every request would be a large part of what is measured."""
+    def _fetchd_env(self) -> dict:
         if not os.access(self.fetchd_bin, os.X_OK):
             raise BenchError(f"{self.fetchd_bin} not found: run `make build` (or set FETCHD_BIN)")
+        return {k: v for k, v in os.environ.items() if not k.startswith("FETCHD_")}
+
+    def fetchd_dir(self, name: str = "fetchd") -> Path:
+        """The data dir of start_fetchd(name); its database is fetchd_dir(name)/bench.db."""
         data_dir = self.tmp / name
         data_dir.mkdir(exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FETCHD_")}
+        return data_dir
+
+    def fetchd_db(self, name: str = "fetchd") -> str:
+        """The --db URL start_fetchd(name) uses, for commands run on it beforehand (db seed)."""
+        return f"sqlite://{self.fetchd_dir(name) / 'bench.db'}"
+
+    def run_fetchd(self, args: list, name: str, timeout: float) -> str:
+        """A one-shot fetchd command (e.g. `db seed`) in start_fetchd(name)'s data dir; its
+        output, or BenchError when it fails or takes longer than `timeout` seconds."""
+        env = self._fetchd_env()
+        log = self.tmp / f"{name}-{args[0]}{'-' + args[1] if len(args) > 1 else ''}.log"
+        process = self._spawn([self.fetchd_bin, *args], log, env=env, cwd=self.fetchd_dir(name))
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"fetchd {args[0]} took more than {timeout:.0f}s:\n{tail(log)}")
+        finally:
+            self.stop(process)
+        if process.returncode != 0:
+            raise BenchError(f"fetchd {args[0]} exited with {process.returncode}:\n{tail(log)}")
+        return log.read_text(errors="replace")
+
+    def start_fetchd(self, name: str = "fetchd", extra_args: tuple = ()) -> Server:
+        """A fresh `fetchd serve` with its own SQLite file, logging at warn: at info, the access
+        log line of every request would be a large part of what is measured."""
+        env = self._fetchd_env()
+        data_dir = self.fetchd_dir(name)
 
         def argv(port):
             return [
                 self.fetchd_bin, "serve",
                 "--listen", f"127.0.0.1:{port}",
-                "--db", f"sqlite://{data_dir / 'bench.db'}",
+                "--db", self.fetchd_db(name),
                 "--log-level", "warn",
+                *extra_args,
             ]  # fmt: skip
 
         return self._start_server(name, argv, "/healthz", env=env, cwd=data_dir)
 
     def start_nginx(self, files: dict[str, bytes], name: str = "nginx") -> Server:
-        """nginx (bench/nginx/nginx.conf) in the foreground, serving `files` from a temp dir."""
+        """nginx (bench/nginx/nginx.conf) in the foreground, serving `files` from a temp dir;
+        a name may hold directories ("small/a.json" is served at /small/a.json)."""
         prefix = self.tmp / name
         root = prefix / "root"
         root.mkdir(parents=True, exist_ok=True)
-        for file_name, content in files.items():
-            (root / file_name).write_bytes(content)
         # When started as root, nginx's workers run as nobody: they must be able to read root/.
         for path in (self.tmp, prefix, root):
             path.chmod(0o755)
-        for file_name in files:
-            (root / file_name).chmod(0o644)
+        for file_name, content in files.items():
+            path = root / file_name
+            if root.resolve() not in path.resolve().parents:
+                raise BenchError(f"nginx: {file_name} is outside the document root")
+            for directory in reversed(path.relative_to(root).parents[:-1]):
+                (root / directory).mkdir(exist_ok=True)
+                (root / directory).chmod(0o755)
+            path.write_bytes(content)
+            path.chmod(0o644)
 
         def argv(port):
             conf = prefix / "nginx.conf"
@@ -341,31 +409,28 @@ class Bench:
 
     # --- wrk -------------------------------------------------------------------------------
 
-    def wrk(self, label: str, url: str, script: str, args: list) -> WrkResult:
-        """wrk -t1 -c50 -d<duration> with bench/wrk/<script> and its arguments."""
+    def wrk(
+        self, label: str, url: str, script: str, args: list, connections: int | None = None
+    ) -> WrkResult:
+        """wrk -t1 -c50 (or -c<connections>) -d<duration> with bench/wrk/<script> and its
+        arguments."""
         log = self.tmp / f"wrk-{label}.log"
         argv = [
             "wrk",
-            f"-t{self.threads}", f"-c{self.connections}", f"-d{self.duration_s}s",
+            f"-t{self.threads}", f"-c{connections or self.connections}", f"-d{self.duration_s}s",
             "--timeout", "5s",
             "-s", WRK_DIR / script,
             url, "--", *args,
         ]  # fmt: skip
         env = dict(os.environ, BENCH_WRK_DIR=str(WRK_DIR))
         # What the machine did meanwhile, minus what our processes did, is other people's load.
-        ours = {os.getpid()}
-        busy_before, all_before = _machine_ticks()
-        ours_before = _process_ticks(ours, {p.pid for p in self._processes})
+        probe = self.load_probe()
         process = self._spawn(argv, log, env=env)
         try:
             self._wait_unreaped(process, self.duration_s + WRK_GRACE, label, log)
-            busy_after, all_after = _machine_ticks()
-            ours_after = _process_ticks(ours, {p.pid for p in self._processes})
+            other_cores, _ = probe.stop(ours_pgids=self.process_groups())
         finally:
             self.stop(process)
-        elapsed = (all_after - all_before) / (os.cpu_count() or 1)
-        other = (busy_after - busy_before) - (ours_after - ours_before)
-        other_cores = max(0.0, other / elapsed) if elapsed > 0 else 0.0
         for line in log.read_text(errors="replace").splitlines():
             if line.startswith("BENCH_RESULT "):
                 data = json.loads(line.removeprefix("BENCH_RESULT "))
