@@ -236,7 +236,7 @@ int seed(const Config& config, const SeedOptions& options, std::ostream& out, st
   }
   if (options.progress) err << "\n";
   out << "added " << options.count << " tasks for " << owner->username << " fetching " << base_url
-      << "\n";
+      << "\n(a fetchd serve already running on this database schedules them at its next start)\n";
   return 0;
 }
 
