@@ -14,6 +14,7 @@
 #include "auth/auth_service.hpp"
 #include "config/options.hpp"
 #include "core/schedule.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace fetchd::app {
@@ -40,8 +41,10 @@ Result<std::unique_ptr<Store>> open_migrated(const Config& config, bool migrate,
 
 Result<std::unique_ptr<Store>> open_store(const std::string& db_url) {
   if (auto path = sqlite_path_from_url(db_url)) return open_sqlite_store(*path);
-  return fail(ErrorCode::kInvalid, "unsupported database URL \"" + db_url +
-                                       "\": expected sqlite://PATH (postgres:// is not built yet)");
+  if (is_postgres_url(db_url)) return open_postgres_store(db_url);
+  return fail(ErrorCode::kInvalid,
+              "unsupported database URL \"" + db_url +
+                  "\": expected sqlite://PATH or postgres://USER@HOST:PORT/DB");
 }
 
 int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spdlog::logger> log) {

@@ -21,6 +21,10 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 
+#ifdef FETCHD_CONTRACT_POSTGRES
+#include "postgres_backend.hpp"
+#endif
+
 namespace fetchd {
 namespace {
 
@@ -77,7 +81,12 @@ struct SqliteMemoryBackend {
   Result<std::unique_ptr<Store>> open() { return open_sqlite_store(":memory:"); }
 };
 
+#ifdef FETCHD_CONTRACT_POSTGRES
+// contract_pg_tests: the same suite on a real PostgreSQL server (CTest label pg).
+using StoreBackends = ::testing::Types<pg_testing::PostgresBackend>;
+#else
 using StoreBackends = ::testing::Types<SqliteFileBackend, SqliteMemoryBackend>;
+#endif
 
 struct BackendNames {
   template <typename Backend>

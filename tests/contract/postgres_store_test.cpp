@@ -1,0 +1,209 @@
+// What the PostgreSQL store promises beyond the Store contract: URL recognition, a concurrent
+// start migrating once (advisory lock), a lost connection retried once, an unreachable
+// database reported as kUnavailable. Compiled into contract_pg_tests only (it needs the server
+// postgres_backend.hpp starts); in contract_tests this file is empty.
+
+#ifdef FETCHD_CONTRACT_POSTGRES
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "postgres_backend.hpp"
+#include "store/postgres/postgres_store.hpp"
+
+namespace fetchd::pg_testing {
+namespace {
+
+TEST(PostgresUrl, RecognisesBothSchemesCaseInsensitively) {
+  EXPECT_TRUE(is_postgres_url("postgres://fetchd@127.0.0.1:5432/fetchd"));
+  EXPECT_TRUE(is_postgres_url("postgresql://fetchd@db/fetchd"));
+  EXPECT_TRUE(is_postgres_url("PostgreSQL://db/fetchd"));
+  EXPECT_FALSE(is_postgres_url("postgres://"));  // nothing after the scheme
+  EXPECT_FALSE(is_postgres_url("postgres:/db"));
+  EXPECT_FALSE(is_postgres_url("sqlite://./fetchd.db"));
+  EXPECT_FALSE(is_postgres_url("redis://127.0.0.1:6379/0"));
+  EXPECT_FALSE(is_postgres_url(""));
+}
+
+TEST(PostgresOpen, NonPostgresUrlIsInvalid) {
+  auto store = open_postgres_store("sqlite://./fetchd.db");
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalid);
+}
+
+TEST(PostgresOpen, NoServerIsUnavailable) {
+  const int port = free_loopback_port();
+  ASSERT_NE(port, 0);
+  auto store =
+      open_postgres_store("postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/none");
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(store.error().message.find("cannot connect"), std::string::npos);
+}
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto reason = backend_.skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    ASSERT_FALSE(backend_.database.empty()) << backend_.error;
+  }
+  std::string url() const { return postgres_server().url(backend_.database); }
+
+  PostgresBackend backend_;
+};
+
+TEST_F(PostgresStoreTest, ConcurrentMigrationsApplyEachMigrationOnce) {
+  constexpr int kProcesses = 4;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kProcesses; ++i) {
+    auto store = open_postgres_store(url(), {.pool_size = 1});
+    ASSERT_TRUE(store) << store.error().message;
+    stores.push_back(std::move(*store));
+  }
+  std::vector<Result<std::vector<std::string>>> results(kProcesses);
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < kProcesses; ++i) {
+      threads.emplace_back([&, i] { results[i] = stores[i]->migrate(); });
+    }
+  }
+  std::map<std::string, int> applied;
+  for (const auto& result : results) {
+    ASSERT_TRUE(result) << result.error().message << " " << result.error().internal;
+    for (const auto& name : *result) ++applied[name];
+  }
+  const std::map<std::string, int> once{{"0001_init", 1}, {"0002_engine", 1}};
+  EXPECT_EQ(applied, once);
+  auto status = stores[0]->migration_status();
+  ASSERT_TRUE(status);
+  for (const auto& [name, done] : *status) EXPECT_TRUE(done) << name;
+}
+
+TEST_F(PostgresStoreTest, ALostConnectionIsReopenedAndTheCallRetried) {
+  auto store =
+      open_postgres_store(url(), {.pool_size = 1, .retry_backoff = std::chrono::milliseconds(10)});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->migrate());
+  // The server ends the store's only session, as a restart or a failover would.
+  std::string error;
+  ASSERT_TRUE(postgres_server().admin(
+      "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '" +
+          backend_.database + "' AND pid <> pg_backend_pid()",
+      error))
+      << error;
+  auto user = (*store)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0));
+  ASSERT_TRUE(user) << user.error().message << " " << user.error().internal;
+  EXPECT_EQ(user->username, "alice");
+  EXPECT_TRUE((*store)->find_user_by_name("alice"));
+}
+
+TEST_F(PostgresStoreTest, AGoneDatabaseIsUnavailableNotInternal) {
+  auto store =
+      open_postgres_store(url(), {.pool_size = 2, .retry_backoff = std::chrono::milliseconds(10)});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->ping());
+  // FORCE ends the sessions; reconnecting then fails (the database does not exist).
+  postgres_server().drop_database(backend_.database);
+  auto ping = (*store)->ping();
+  ASSERT_FALSE(ping);
+  EXPECT_EQ(ping.error().code, ErrorCode::kUnavailable);
+  auto user = (*store)->get_user(1);
+  ASSERT_FALSE(user);
+  EXPECT_EQ(user.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(PostgresStoreTest, AConstraintViolationIsNotRetriedAndNotUnavailable) {
+  auto store = open_postgres_store(url(), {.pool_size = 1});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->migrate());
+  ASSERT_TRUE((*store)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0)));
+  auto again = (*store)->create_user({"alice", "other", Role::kUser}, from_unix_ms(0));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  // The connection is still usable afterwards.
+  EXPECT_TRUE((*store)->ping());
+}
+
+// Two processes' run writers recording overlapping batches (the same due times of the same
+// tasks, in opposite orders, with the same documents): no batch fails (no deadlock, no
+// duplicate-key abort on the shared document), each (task, due time) lands once, and each
+// task's document is stored once.
+TEST_F(PostgresStoreTest, ConcurrentWritersOfTheSameRunsNeitherFailNorDuplicate) {
+  constexpr int kTasks = 8;
+  constexpr int kDueTimes = 25;
+  auto first = open_postgres_store(url(), {.pool_size = 1});
+  auto second = open_postgres_store(url(), {.pool_size = 1});
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE((*first)->migrate());
+  const auto user = (*first)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0));
+  ASSERT_TRUE(user);
+  std::vector<TaskId> tasks;
+  for (int t = 0; t < kTasks; ++t) {
+    TaskSpec spec;
+    spec.name = "t" + std::to_string(t);
+    spec.url = "https://example.com/feed.json";
+    spec.parameters = nlohmann::json::object();
+    spec.start_time = from_unix_ms(0);
+    spec.end_time = from_unix_ms(1'000'000'000);
+    spec.task_interval = 1;
+    spec.max_attempt = 3;
+    auto task = (*first)->create_task(user->id, spec, from_unix_ms(0));
+    ASSERT_TRUE(task);
+    tasks.push_back(task->id);
+  }
+  const auto batch_for = [&](int due, bool reversed) {
+    std::vector<RunRecord> batch;
+    for (int i = 0; i < kTasks; ++i) {
+      const TaskId task = tasks[reversed ? kTasks - 1 - i : i];
+      RunRecord run;
+      run.job.task_id = task;
+      run.job.scheduled_at = from_unix_ms(1000 * due);
+      run.job.started_at = run.job.scheduled_at;
+      run.job.finished_at = from_unix_ms(1000 * due + 10);
+      run.job.status = JobStatus::kSucceeded;
+      run.body = "{\"task\": " + std::to_string(task) + "}";
+      run.content_hash = "hash-" + std::to_string(task);
+      run.next_run_at = from_unix_ms(1000 * (due + 1));
+      batch.push_back(std::move(run));
+    }
+    return batch;
+  };
+  std::vector<std::string> errors[2];
+  std::int64_t recorded[2] = {0, 0};
+  {
+    std::vector<std::jthread> writers;
+    for (int w = 0; w < 2; ++w) {
+      writers.emplace_back([&, w] {
+        Store& store = w == 0 ? **first : **second;
+        for (int due = 0; due < kDueTimes; ++due) {
+          auto done = store.record_runs(batch_for(due, w == 1));
+          if (!done) {
+            errors[w].push_back(done.error().message + " " + done.error().internal);
+            continue;
+          }
+          for (const auto& one : *done) recorded[w] += one.job_id != 0 ? 1 : 0;
+        }
+      });
+    }
+  }
+  EXPECT_TRUE(errors[0].empty()) << errors[0].front();
+  EXPECT_TRUE(errors[1].empty()) << errors[1].front();
+  EXPECT_EQ(recorded[0] + recorded[1], kTasks * kDueTimes);
+  for (const TaskId task : tasks) {
+    auto jobs = (*first)->list_jobs({task, std::nullopt, std::nullopt, 1000});
+    ASSERT_TRUE(jobs);
+    ASSERT_EQ(jobs->items.size(), static_cast<std::size_t>(kDueTimes));
+    for (const auto& job : jobs->items) EXPECT_EQ(job.data_id, jobs->items.front().data_id);
+  }
+}
+
+}  // namespace
+}  // namespace fetchd::pg_testing
+
+#endif  // FETCHD_CONTRACT_POSTGRES

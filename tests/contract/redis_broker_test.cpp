@@ -1,0 +1,195 @@
+// RedisBroker beyond the shared contract: giving up on runs delivered too often, riding out a
+// Redis restart, URL handling, and leases held by another consumer. Also this executable's
+// main(), which starts the redis-server every test here uses.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "broker/redis/redis_broker.hpp"
+#include "redis_server.hpp"
+
+namespace fetchd {
+namespace {
+
+using namespace std::chrono_literals;
+using test::redis_server;
+
+class RedisBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!redis_server().running()) GTEST_SKIP() << "redis-server is not available";
+    ASSERT_TRUE(redis_server().flush());
+    sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+    sink_->set_pattern("%v");
+    logger_ = std::make_shared<spdlog::logger>("redis-test", sink_);
+  }
+
+  std::unique_ptr<Broker> open(RedisBrokerOptions options = {}) {
+    auto opened = open_redis_broker(redis_server().url(), std::move(options), logger_);
+    EXPECT_TRUE(opened.has_value());
+    return opened ? std::move(*opened) : nullptr;
+  }
+
+  std::string log_text() const {
+    std::string all;
+    for (const auto& line : sink_->last_formatted()) all += line + "\n";
+    return all;
+  }
+
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+Run run_of(TaskId id) {
+  return Run{id, from_unix_ms(1'700'000'000'000), 1, false};
+}
+
+TEST_F(RedisBrokerTest, GivesUpOnARunDeliveredMoreThanMaxDeliveries) {
+  RedisBrokerOptions options;
+  options.max_deliveries = 2;
+  auto broker = open(options);
+  ASSERT_TRUE(broker);
+  auto* redis = dynamic_cast<RedisBroker*>(broker.get());
+  ASSERT_NE(redis, nullptr);
+  ASSERT_TRUE(broker->enqueue(run_of(9)));
+  auto first = broker->claim(1, 0ms, 100ms);
+  ASSERT_TRUE(first && first->size() == 1u);
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(broker->reclaim_expired(SystemClock().now()).value_or(99), 1u);
+  auto second = broker->claim(1, 0ms, 100ms);
+  ASSERT_TRUE(second && second->size() == 1u);
+  EXPECT_EQ((*second)[0].deliveries, 2);  // at the limit: still handed out
+  EXPECT_EQ(redis->given_up(), 0u);
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(broker->reclaim_expired(SystemClock().now()).value_or(99), 0u);
+  EXPECT_EQ(redis->given_up(), 1u);
+  EXPECT_EQ(broker->depth(), 0u);
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "0");
+  auto none = broker->claim(1, 0ms, 100ms);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+  EXPECT_NE(log_text().find("run of task 9 at 2023-11-14T22:13:20.000Z delivered 3 times; "
+                            "giving up"),
+            std::string::npos)
+      << log_text();
+}
+
+TEST_F(RedisBrokerTest, ReleasedRunsCountTowardsMaxDeliveries) {
+  RedisBrokerOptions options;
+  options.max_deliveries = 1;
+  auto broker = open(options);
+  ASSERT_TRUE(broker);
+  ASSERT_TRUE(broker->enqueue(run_of(3)));
+  auto first = broker->claim(1, 0ms, 30s);
+  ASSERT_TRUE(first && first->size() == 1u);
+  ASSERT_TRUE(broker->release((*first)[0]));
+  auto again = broker->claim(1, 0ms, 30s);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->empty());
+  EXPECT_EQ(dynamic_cast<RedisBroker&>(*broker).given_up(), 1u);
+  EXPECT_EQ(broker->depth(), 0u);
+}
+
+TEST_F(RedisBrokerTest, RidesOutARedisRestart) {
+  auto broker = open();
+  ASSERT_TRUE(broker);
+  ASSERT_TRUE(broker->enqueue(run_of(1)));
+  redis_server().stop();
+  auto down = broker->enqueue(run_of(2));
+  ASSERT_FALSE(down.has_value());
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+  auto claim_down = broker->claim(1, 0ms, 30s);
+  ASSERT_FALSE(claim_down.has_value());
+  EXPECT_EQ(claim_down.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(broker->depth(), 0u);
+  EXPECT_NE(log_text().find("connection to 127.0.0.1"), std::string::npos) << log_text();
+
+  ASSERT_TRUE(redis_server().start());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  Result<void> up = fail(ErrorCode::kUnavailable, "not tried");
+  while (std::chrono::steady_clock::now() < deadline) {
+    up = broker->enqueue(run_of(3));
+    if (up) break;
+    EXPECT_EQ(up.error().code, ErrorCode::kUnavailable);
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(up.has_value()) << up.error().internal;
+  // The restarted server has no group: the broker creates it again and claims work.
+  std::vector<Claim> claims;
+  while (claims.empty() && std::chrono::steady_clock::now() < deadline + 3s) {
+    auto got = broker->claim(1, 200ms, 30s);
+    if (got) claims = *got;
+  }
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].run.task_id, 3);
+  EXPECT_TRUE(broker->complete(claims[0]));
+  EXPECT_NE(log_text().find("restored"), std::string::npos) << log_text();
+}
+
+TEST_F(RedisBrokerTest, RejectsBadUrlsAndToleratesAnUnreachableServer) {
+  for (const char* url : {"http://127.0.0.1:6379", "redis://", "redis://host:0",
+                          "redis://host:70000", "redis://host:12/x"}) {
+    auto opened = open_redis_broker(url, {}, logger_);
+    ASSERT_FALSE(opened.has_value()) << url;
+    EXPECT_EQ(opened.error().code, ErrorCode::kInvalid) << url;
+  }
+  RedisBrokerOptions zero;
+  zero.max_deliveries = 0;
+  EXPECT_FALSE(open_redis_broker(redis_server().url(), zero, logger_).has_value());
+
+  auto unreachable = open_redis_broker("redis://127.0.0.1:1/0", {}, logger_);
+  ASSERT_TRUE(unreachable.has_value());
+  auto enqueued = (*unreachable)->enqueue(run_of(1));
+  ASSERT_FALSE(enqueued.has_value());
+  EXPECT_EQ(enqueued.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(RedisBrokerTest, UsesTheDatabaseOfTheUrl) {
+  auto opened = open_redis_broker(redis_server().url(3), {}, logger_);
+  ASSERT_TRUE(opened.has_value());
+  ASSERT_TRUE((*opened)->enqueue(run_of(1)));
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "0");  // db 0 is untouched
+  EXPECT_EQ((*opened)->depth(), 1u);
+}
+
+TEST_F(RedisBrokerTest, ARunReclaimedByAnotherWorkerIsNoLongerTheFirstOnes) {
+  RedisBrokerOptions a_options, b_options;
+  a_options.consumer = "worker-a";
+  b_options.consumer = "worker-b";
+  b_options.lease = 100ms;  // b has handed out nothing yet: reclaim uses this lease
+  auto a = open(a_options);
+  auto b = open(b_options);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->enqueue(run_of(5)));
+  auto held = a->claim(1, 0ms, 100ms);
+  ASSERT_TRUE(held && held->size() == 1u);
+  auto nothing = b->claim(1, 0ms, 100ms);
+  ASSERT_TRUE(nothing && nothing->empty());
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(b->reclaim_expired(SystemClock().now()).value_or(99), 1u);
+  auto extended = a->extend((*held)[0], 30s);  // worker a woke up too late
+  ASSERT_FALSE(extended.has_value());
+  EXPECT_EQ(extended.error().code, ErrorCode::kNotFound);
+  auto taken = b->claim(1, 0ms, 30s);
+  ASSERT_TRUE(taken && taken->size() == 1u);
+  EXPECT_EQ((*taken)[0].run.task_id, 5);
+  EXPECT_EQ((*taken)[0].deliveries, 2);
+  EXPECT_TRUE(b->extend((*taken)[0], 30s));
+  EXPECT_TRUE(b->complete((*taken)[0]));
+  EXPECT_EQ(a->depth(), 0u);
+}
+
+}  // namespace
+}  // namespace fetchd
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new fetchd::test::RedisEnvironment);
+  return RUN_ALL_TESTS();
+}
