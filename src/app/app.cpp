@@ -12,6 +12,8 @@
 #include "api/rest_api.hpp"
 #include "app/engine.hpp"
 #include "auth/auth_service.hpp"
+#include "broker/local/local_broker.hpp"
+#include "broker/redis/redis_broker.hpp"
 #include "config/options.hpp"
 #include "core/schedule.hpp"
 #include "store/postgres/postgres_store.hpp"
@@ -47,6 +49,15 @@ Result<std::unique_ptr<Store>> open_store(const std::string& db_url) {
                   "\": expected sqlite://PATH or postgres://USER@HOST:PORT/DB");
 }
 
+Result<std::unique_ptr<Broker>> open_broker(const Config& config, const Clock& clock,
+                                            std::shared_ptr<spdlog::logger> log) {
+  if (config.broker == "local") return std::make_unique<LocalBroker>(clock);
+  RedisBrokerOptions options;
+  options.max_deliveries = config.broker_max_deliveries;
+  options.lease = config.worker_lease;
+  return open_redis_broker(config.broker, options, std::move(log));
+}
+
 int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spdlog::logger> log) {
   // Block the stop signals in every thread we start, and wait for them here.
   sigset_t stop_signals;
@@ -63,7 +74,12 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
   }
   SystemClock clock;
   Metrics metrics;  // what GET /metrics renders; the engine counts into it too
-  Engine engine(**store, config, clock, metrics, log);
+  auto broker = open_broker(config, clock, log);
+  if (!broker) {
+    log->error("cannot use the broker {}: {}", config.broker, broker.error().message);
+    return 1;
+  }
+  Engine engine(**store, std::move(*broker), config, clock, metrics, log);
   auth::AuthService auth(**store, clock, {config.auth_token_ttl, config.auth_open_registration});
   api::RestApi api(**store, auth, clock, metrics, log, &engine.task_listener(), config.demo);
 
@@ -155,7 +171,12 @@ int feed(const Config& config, std::shared_ptr<spdlog::logger> log, std::ostream
   }
   SystemClock clock;
   Metrics metrics;
-  Engine engine(**store, config, clock, metrics, log);
+  auto broker = open_broker(config, clock, log);
+  if (!broker) {
+    log->error("cannot use the broker {}: {}", config.broker, broker.error().message);
+    return 1;
+  }
+  Engine engine(**store, std::move(*broker), config, clock, metrics, log);
   const auto summary = engine.feed();
   out << "feed: " << summary.runs << " runs, " << summary.succeeded << " succeeded, "
       << summary.failed << " failed\n";

@@ -9,14 +9,20 @@
 
 #include <spdlog/logger.h>
 
+#include "broker/broker.hpp"
 #include "config/config.hpp"
 #include "core/error.hpp"
+#include "core/time.hpp"
 #include "store/store.hpp"
 
 namespace fetchd::app {
 
 // sqlite://… today; postgres://… arrives with the scale-out issue. kInvalid for other schemes.
 Result<std::unique_ptr<Store>> open_store(const std::string& db_url);
+
+// `local` (in-process) or redis://host:port/db (Redis Streams). kInvalid for other values.
+Result<std::unique_ptr<Broker>> open_broker(const Config& config, const Clock& clock,
+                                            std::shared_ptr<spdlog::logger> log);
 
 struct ServeOptions {
   bool migrate = true;  // apply pending migrations on start (`--no-migrate` turns it off)

@@ -4,7 +4,6 @@
 #include <mutex>
 #include <thread>
 
-#include "broker/local/local_broker.hpp"
 #include "fetch/curl_fetcher.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/run_writer.hpp"
@@ -91,20 +90,20 @@ WorkerOptions worker_options(const Config& config) {
 }  // namespace
 
 struct Engine::Impl {
-  Impl(Store& store, const Config& config, const Clock& clock, Metrics& metrics,
-       std::shared_ptr<spdlog::logger> log)
+  Impl(Store& store, std::unique_ptr<Broker> broker, const Config& config, const Clock& clock,
+       Metrics& metrics, std::shared_ptr<spdlog::logger> log)
       : config(config),
         clock(clock),
         log(log),
         fetcher(make_curl_fetcher(fetcher_options(config), log)),
-        broker(clock),
+        broker(std::move(broker)),
         writer(store, log),
-        scheduler(store, broker, writer, clock, metrics, log, SchedulerOptions{}),
-        workers(store, broker, *fetcher, writer, scheduler, clock, metrics, log,
+        scheduler(store, *this->broker, writer, clock, metrics, log, SchedulerOptions{}),
+        workers(store, *this->broker, *fetcher, writer, scheduler, clock, metrics, log,
                 worker_options(config)),
         pruner(store, config, clock, *log) {
     metrics.add_gauge("fetchd_queue_depth", "Runs waiting for a worker.",
-                      [this] { return static_cast<double>(broker.depth()); });
+                      [this] { return static_cast<double>(this->broker->depth()); });
     metrics.add_gauge("fetchd_fetches_in_flight", "Fetches in progress.",
                       [this] { return static_cast<double>(fetcher->in_flight()); });
     metrics.add_gauge("fetchd_suspended_tasks", "Tasks suspended after max_attempt failures.",
@@ -122,7 +121,7 @@ struct Engine::Impl {
   const Clock& clock;
   std::shared_ptr<spdlog::logger> log;
   std::unique_ptr<Fetcher> fetcher;
-  LocalBroker broker;
+  std::unique_ptr<Broker> broker;
   RunWriter writer;
   Scheduler scheduler;
   WorkerPool workers;
@@ -131,9 +130,10 @@ struct Engine::Impl {
   bool stopped = false;
 };
 
-Engine::Engine(Store& store, const Config& config, const Clock& clock, Metrics& metrics,
-               std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<Impl>(store, config, clock, metrics, std::move(log))) {}
+Engine::Engine(Store& store, std::unique_ptr<Broker> broker, const Config& config,
+               const Clock& clock, Metrics& metrics, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<Impl>(store, std::move(broker), config, clock, metrics,
+                                   std::move(log))) {}
 
 Engine::~Engine() {
   stop();
@@ -163,7 +163,7 @@ void Engine::stop() {
   impl_->workers.stop(grace);  // in-flight runs finish or go back to the broker
   impl_->fetcher->stop(std::chrono::milliseconds(0));
   impl_->writer.stop(grace);
-  impl_->broker.close();
+  impl_->broker->close();
 }
 
 Engine::FeedSummary Engine::feed() {

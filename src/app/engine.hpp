@@ -9,6 +9,7 @@
 
 #include <spdlog/logger.h>
 
+#include "broker/broker.hpp"
 #include "config/config.hpp"
 #include "core/error.hpp"
 #include "core/metrics.hpp"
@@ -20,8 +21,9 @@ namespace fetchd::app {
 
 class Engine {
  public:
-  Engine(Store& store, const Config& config, const Clock& clock, Metrics& metrics,
-         std::shared_ptr<spdlog::logger> log);
+  // `broker`: where runs go from the scheduler to the workers (app::open_broker).
+  Engine(Store& store, std::unique_ptr<Broker> broker, const Config& config, const Clock& clock,
+         Metrics& metrics, std::shared_ptr<spdlog::logger> log);
   ~Engine();  // stop()
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

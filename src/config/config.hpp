@@ -26,6 +26,9 @@ struct Config {
   std::chrono::milliseconds http_idle_timeout{60'000};    // keep-alive between requests
   unsigned http_threads = 0;                              // 0: one per core
 
+  std::string broker = "local";  // local | redis://host:port/db
+  std::int64_t broker_max_deliveries = 5;
+
   bool fetch_allow_private = false;
   std::size_t fetch_concurrency = 512;
   std::chrono::milliseconds fetch_default_timeout{30'000};

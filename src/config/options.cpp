@@ -58,6 +58,12 @@ constexpr std::array kOptions = {
     OptionSpec{"fetch.allow_private", OptionType::kBool, "false", 0, 0, "",
                "Allow tasks to fetch loopback, private and link-local addresses (needed for the "
                "local demo). Off by default: it guards against SSRF."},
+    OptionSpec{"broker", OptionType::kString, "local", 0, 0, "",
+               "Work queue between scheduler and workers: local (in-process, for fetchd serve) "
+               "or redis://host:port/db (Redis Streams, for several processes)."},
+    OptionSpec{"broker_max_deliveries", OptionType::kInt, "5", 1, 1000, "",
+               "With a Redis broker: a run delivered to workers more often than this (they "
+               "died holding it) is dropped with an error instead of looping."},
     OptionSpec{"fetch.concurrency", OptionType::kInt, "512", 1, 100'000, "",
                "Most fetches in flight at once in this process."},
     OptionSpec{"fetch.default_timeout", OptionType::kDuration, "30s", kSecond, kHour, "",
@@ -116,6 +122,10 @@ bool assign(Config& c, std::string_view name, Value v) {
     c.http_threads = static_cast<unsigned>(std::get<std::int64_t>(v));
   } else if (name == "fetch.allow_private") {
     c.fetch_allow_private = std::get<bool>(v);
+  } else if (name == "broker") {
+    c.broker = std::move(str());
+  } else if (name == "broker_max_deliveries") {
+    c.broker_max_deliveries = std::get<std::int64_t>(v);
   } else if (name == "fetch.concurrency") {
     c.fetch_concurrency = static_cast<std::size_t>(std::get<std::int64_t>(v));
   } else if (name == "fetch.default_timeout") {
@@ -191,6 +201,10 @@ bool valid_db_url(std::string_view url) {
   return false;
 }
 
+bool valid_broker_url(std::string_view url) {
+  return url == "local" || (url.starts_with("redis://") && url.size() > 8);
+}
+
 tl::unexpected<Error> invalid(std::string message) {
   return fail(ErrorCode::kInvalid, std::move(message));
 }
@@ -258,6 +272,7 @@ std::string expected_text(const OptionSpec& spec) {
       if (spec.name == "db") {
         return "expected a database URL starting with sqlite://, postgres:// or postgresql://";
       }
+      if (spec.name == "broker") return "expected local or a URL starting with redis://";
       return "expected a string";
     case OptionType::kBool:
       return "expected true or false (or 1/0, yes/no, on/off)";
@@ -398,6 +413,7 @@ Result<void> set_option(Config& config, const OptionSpec& spec, std::string_view
     case OptionType::kString:
       if (spec.name == "listen" && !parse_listen(raw)) return invalid(expected_text(spec));
       if (spec.name == "db" && !valid_db_url(raw)) return invalid(expected_text(spec));
+      if (spec.name == "broker" && !valid_broker_url(raw)) return invalid(expected_text(spec));
       value = std::string(raw);
       break;
     case OptionType::kEnum:

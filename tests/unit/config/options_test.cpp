@@ -299,3 +299,24 @@ TEST(Db, SchemeRequired) {
 
 }  // namespace
 }  // namespace fetchd
+
+namespace fetchd {
+namespace {
+
+TEST(BrokerOption, AcceptsLocalAndRedisUrlsOnly) {
+  const OptionSpec* spec = find_option("broker");
+  ASSERT_NE(spec, nullptr);
+  Config c;
+  EXPECT_TRUE(set_option(c, *spec, "local").has_value());
+  EXPECT_EQ(c.broker, "local");
+  EXPECT_TRUE(set_option(c, *spec, "redis://127.0.0.1:6379/0").has_value());
+  EXPECT_EQ(c.broker, "redis://127.0.0.1:6379/0");
+  for (const char* bad : {"", "redis://", "amqp://x", "Local"}) {
+    auto r = set_option(c, *spec, bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_NE(r.error().message.find("redis://"), std::string::npos) << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace fetchd
