@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/embedded_file.hpp"
+#include "store/connection_pool.hpp"
 #include "store/postgres/pg_connection.hpp"
 
 namespace fetchd {
@@ -213,49 +214,7 @@ std::vector<Migration> migrations_from(std::span<const EmbeddedFile> files) {
   return migrations;
 }
 
-// A caller waits only when every connection is checked out.
-class ConnectionPool {
- public:
-  explicit ConnectionPool(std::vector<std::unique_ptr<Connection>> connections)
-      : connections_(std::move(connections)) {
-    for (auto& conn : connections_) free_.push_back(conn.get());
-  }
-
-  class Lease {
-   public:
-    Lease(ConnectionPool& pool, Connection& conn) : pool_(pool), conn_(conn) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.release(conn_); }
-    Connection& connection() const { return conn_; }
-
-   private:
-    ConnectionPool& pool_;
-    Connection& conn_;
-  };
-
-  Lease acquire() {
-    std::unique_lock lock(mutex_);
-    available_.wait(lock, [this] { return !free_.empty(); });
-    Connection* conn = free_.back();
-    free_.pop_back();
-    return Lease(*this, *conn);
-  }
-
- private:
-  void release(Connection& conn) {
-    {
-      std::lock_guard lock(mutex_);
-      free_.push_back(&conn);
-    }
-    available_.notify_one();
-  }
-
-  std::vector<std::unique_ptr<Connection>> connections_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<Connection*> free_;
-};
+using Pool = ConnectionPool<Connection>;
 
 class PostgresStore final : public Store {
  public:
@@ -918,7 +877,7 @@ class PostgresStore final : public Store {
   std::mutex prune_mutex_;
   TaskId task_cursor_ = 0;
   DataId data_cursor_ = 0;
-  ConnectionPool pool_;
+  Pool pool_;
 };
 
 #undef FETCHD_USER_COLUMNS

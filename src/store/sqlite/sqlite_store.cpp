@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/embedded_file.hpp"
+#include "store/connection_pool.hpp"
 #include "store/sqlite/sqlite_connection.hpp"
 #include "store/sqlite/sqlite_migrator.hpp"
 
@@ -280,51 +281,8 @@ auto single_row(Query& query, const char* absent, Map map) -> decltype(map(query
   return mapped;
 }
 
-// Readers share nothing but this free list; a caller waits only when every reader is busy.
-class ReaderPool {
- public:
-  explicit ReaderPool(std::vector<std::unique_ptr<Connection>> connections)
-      : connections_(std::move(connections)) {
-    for (auto& conn : connections_) free_.push_back(conn.get());
-  }
-
-  bool empty() const { return connections_.empty(); }
-
-  class Lease {
-   public:
-    Lease(ReaderPool& pool, Connection& conn) : pool_(pool), conn_(conn) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.release(conn_); }
-    Connection& connection() const { return conn_; }
-
-   private:
-    ReaderPool& pool_;
-    Connection& conn_;
-  };
-
-  Lease acquire() {
-    std::unique_lock lock(mutex_);
-    available_.wait(lock, [this] { return !free_.empty(); });
-    Connection* conn = free_.back();
-    free_.pop_back();
-    return Lease(*this, *conn);
-  }
-
- private:
-  void release(Connection& conn) {
-    {
-      std::lock_guard lock(mutex_);
-      free_.push_back(&conn);
-    }
-    available_.notify_one();
-  }
-
-  std::vector<std::unique_ptr<Connection>> connections_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<Connection*> free_;
-};
+// Readers share nothing but the pool's free list.
+using ReaderPool = ConnectionPool<Connection>;
 
 class SqliteStore final : public Store {
  public:
