@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/logger.h>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,14 @@ class HandlerContext {
   // May be null (no scheduler in this process).
   TaskChangeListener* listener() const { return listener_; }
 
+  // What /readyz checks beside the store (the broker): a name for the message, and the check.
+  struct ReadinessCheck {
+    std::string component;
+    std::function<Result<void>()> check;
+  };
+  void add_readiness_check(ReadinessCheck check) { readiness_.push_back(std::move(check)); }
+  const std::vector<ReadinessCheck>& readiness_checks() const { return readiness_; }
+
   // The problem response for an error; 5xx ones are logged with their internal detail first.
   Response error(const Request& request, const Error& error) const;
   Response error(const Request& request, ErrorCode code, std::string message) const;
@@ -71,6 +80,7 @@ class HandlerContext {
   Metrics& metrics_;
   std::shared_ptr<spdlog::logger> log_;
   TaskChangeListener* listener_;
+  std::vector<ReadinessCheck> readiness_;
 };
 
 // The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or

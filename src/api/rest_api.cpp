@@ -8,9 +8,11 @@
 namespace fetchd::api {
 
 RestApi::RestApi(Store& store, auth::AuthService& auth, const Clock& clock, Metrics& metrics,
-                 std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener, bool serve_demo)
+                 std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener, bool serve_demo,
+                 Routes routes)
     : context_(store, auth, clock, metrics, log, listener), router_(std::move(log)) {
   add_system_routes(router_, context_);
+  if (routes == Routes::kSystem) return;
   add_docs_routes(router_, context_, serve_demo ? demo_assets() : std::vector<StaticAsset>{});
   if (serve_demo) add_demo_routes(router_);
   add_auth_routes(router_, context_);

@@ -22,12 +22,17 @@ namespace fetchd::api {
 
 class RestApi final : public Handler {
  public:
+  // kSystem: /healthz, /readyz and /metrics only, for processes without the API (`fetchd
+  // scheduler`, `fetchd worker`).
+  enum class Routes { kAll, kSystem };
+
   // Every reference must outlive the RestApi. `metrics` counts the requests and is what
   // GET /metrics renders. `listener` may be null (no scheduler in this process: POST
   // /tasks/{id}/run is then 503); `log` may be null (nothing is logged).
   RestApi(Store& store, auth::AuthService& auth, const Clock& clock, Metrics& metrics,
           std::shared_ptr<spdlog::logger> log, TaskChangeListener* listener = nullptr,
-          bool serve_demo = true);  // GET /demo/<feed>.json (option `demo`)
+          bool serve_demo = true,  // GET /demo/<feed>.json (option `demo`)
+          Routes routes = Routes::kAll);
   // The routes hold a pointer to context_: the object stays where it was built.
   RestApi(const RestApi&) = delete;
   RestApi& operator=(const RestApi&) = delete;
@@ -37,6 +42,11 @@ class RestApi final : public Handler {
   bool is_blocking(const Request& request) const override { return router_.is_blocking(request); }
 
   std::vector<RouteInfo> routes() const { return router_.routes(); }
+
+  // /readyz also answers 503 while `check` fails ("the <component> is unreachable").
+  void add_readiness_check(std::string component, std::function<Result<void>()> check) {
+    context_.add_readiness_check({std::move(component), std::move(check)});
+  }
 
  private:
   HandlerContext context_;

@@ -1,5 +1,5 @@
-// GET /healthz (the process answers), GET /readyz (and its store does too) and GET /metrics
-// (Prometheus text format; unauthenticated, as scrapers expect).
+// GET /healthz (the process answers), GET /readyz (and its store and broker do too) and GET
+// /metrics (Prometheus text format; unauthenticated, as scrapers expect).
 #include "api/routes.hpp"
 
 namespace fetchd::api {
@@ -13,6 +13,14 @@ void add_system_routes(Router& router, const HandlerContext& context) {
       context.log().warn("request {}: not ready: {} {}", request.request_id, ping.error().message,
                          ping.error().internal);
       return context.error(request, ErrorCode::kUnavailable, "the store is unreachable");
+    }
+    for (const auto& [component, check] : context.readiness_checks()) {
+      if (auto ok = check(); !ok) {
+        context.log().warn("request {}: not ready: {}: {} {}", request.request_id, component,
+                           ok.error().message, ok.error().internal);
+        return context.error(request, ErrorCode::kUnavailable,
+                             "the " + component + " is unreachable");
+      }
     }
     return json_response(200, {{"status", "ready"}});
   });

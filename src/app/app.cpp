@@ -5,15 +5,18 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <ostream>
 #include <thread>
 
 #include "api/http_server.hpp"
 #include "api/rest_api.hpp"
 #include "app/engine.hpp"
+#include "app/remote_scheduler.hpp"
 #include "auth/auth_service.hpp"
 #include "broker/local/local_broker.hpp"
 #include "broker/redis/redis_broker.hpp"
+#include "broker/redis/redis_coordinator.hpp"
 #include "config/options.hpp"
 #include "core/schedule.hpp"
 #include "store/postgres/postgres_store.hpp"
@@ -59,6 +62,15 @@ Result<std::unique_ptr<Broker>> open_broker(const Config& config, const Clock& c
 }
 
 int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spdlog::logger> log) {
+  const bool shared_broker = config.broker != "local";
+  if (!shared_broker && !(options.api && options.scheduler && options.workers)) {
+    log->error(
+        "fetchd {} needs a broker shared with the other processes: --broker "
+        "redis://HOST:PORT/DB (the local broker lives inside one process; use fetchd "
+        "serve for that)",
+        options.command);
+    return 2;
+  }
   // Block the stop signals in every thread we start, and wait for them here.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -74,14 +86,51 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
   }
   SystemClock clock;
   Metrics metrics;  // what GET /metrics renders; the engine counts into it too
-  auto broker = open_broker(config, clock, log);
-  if (!broker) {
-    log->error("cannot use the broker {}: {}", config.broker, broker.error().message);
-    return 1;
+  auto open_our_broker = [&]() -> std::unique_ptr<Broker> {
+    auto broker = open_broker(config, clock, log);
+    if (!broker) {
+      log->error("cannot use the broker {}: {}", config.broker, broker.error().message);
+      return nullptr;
+    }
+    return std::move(*broker);
+  };
+  // Scale-out: the processes agree on a leading scheduler and pass events through Redis.
+  std::unique_ptr<Coordinator> coordinator;
+  if (shared_broker) {
+    auto opened = open_redis_coordinator(config.broker, {}, log);
+    if (!opened) {
+      log->error("cannot use the broker {}: {}", config.broker, opened.error().message);
+      return 1;
+    }
+    coordinator = std::move(*opened);
   }
-  Engine engine(**store, std::move(*broker), config, clock, metrics, log);
+  std::optional<Engine> engine;
+  if (options.scheduler || options.workers) {
+    auto broker = open_our_broker();
+    if (!broker) return 1;
+    engine.emplace(**store, std::move(broker), config, clock, metrics, log,
+                   EngineRoles{options.scheduler, options.workers}, coordinator.get());
+  }
+  // The API's own broker (manual runs), unfenced, and its way to the leading scheduler.
+  std::unique_ptr<Broker> api_broker;
+  std::optional<RemoteScheduler> remote;
+  TaskChangeListener* listener = nullptr;
+  if (options.api && coordinator) {
+    api_broker = open_our_broker();
+    if (!api_broker) return 1;
+    remote.emplace(**store, *api_broker, *coordinator, clock, log);
+    listener = &*remote;
+  } else if (options.api) {
+    listener = &engine->task_listener();
+  }
   auth::AuthService auth(**store, clock, {config.auth_token_ttl, config.auth_open_registration});
-  api::RestApi api(**store, auth, clock, metrics, log, &engine.task_listener(), config.demo);
+  api::RestApi api(**store, auth, clock, metrics, log, listener, options.api && config.demo,
+                   options.api ? api::RestApi::Routes::kAll : api::RestApi::Routes::kSystem);
+  if (engine) {
+    api.add_readiness_check("broker", [&engine] { return engine->ping(); });
+  } else if (api_broker) {
+    api.add_readiness_check("broker", [&api_broker] { return api_broker->ping(); });
+  }
 
   const auto listen = parse_listen(config.listen).value();  // validated by the loader
   api::HttpServerOptions http;
@@ -89,6 +138,7 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
   http.port = listen.port;
   http.threads = config.http_threads != 0 ? config.http_threads
                                           : std::max(2u, std::thread::hardware_concurrency());
+  if (!options.api && config.http_threads == 0) http.threads = 1;  // health and metrics only
   http.max_body_bytes = config.http_max_body_bytes;
   http.max_header_bytes = config.http_max_header_bytes;
   http.max_connections = config.http_max_connections;
@@ -100,20 +150,23 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
     log->error("cannot listen on {}: {}", config.listen, started.error().message);
     return 1;
   }
-  log->info("listening on http://{}:{} (database {})", url_host(listen.host), server.port(),
-            config.db);
+  log->info("fetchd {}: listening on http://{}:{} (database {}, broker {})", options.command,
+            url_host(listen.host), server.port(), config.db, config.broker);
   // After the server: tasks that fetch this server's own /demo/ feeds find it listening.
-  if (auto started = engine.start(); !started) {
-    log->error("cannot start the engine: {} {}", started.error().message, started.error().internal);
-    server.stop();
-    return 1;
+  if (engine) {
+    if (auto started = engine->start(); !started) {
+      log->error("cannot start the engine: {} {}", started.error().message,
+                 started.error().internal);
+      server.stop();
+      return 1;
+    }
   }
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
   log->info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
-  engine.stop();
+  if (engine) engine->stop();
   log->info("stopped");
   return 0;
 }

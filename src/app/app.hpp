@@ -26,10 +26,17 @@ Result<std::unique_ptr<Broker>> open_broker(const Config& config, const Clock& c
 
 struct ServeOptions {
   bool migrate = true;  // apply pending migrations on start (`--no-migrate` turns it off)
+  // The roles this process plays: all three for `fetchd serve`, one for `fetchd api`,
+  // `fetchd scheduler` and `fetchd worker` (which need a shared broker: redis://).
+  std::string command = "serve";
+  bool api = true;
+  bool scheduler = true;
+  bool workers = true;
 };
 
-// `fetchd serve`: API (+ later scheduler and workers) in one process, until SIGTERM/SIGINT.
-// Returns the process exit code.
+// `fetchd serve|api|scheduler|worker`: the roles of `options` in one process, until SIGTERM or
+// SIGINT. Every process listens on `listen`: the API, or only /healthz, /readyz and /metrics.
+// Returns the process exit code (2 for a configuration that cannot work).
 int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spdlog::logger> log);
 
 // `fetchd db init` / `fetchd db migrate`: apply pending migrations, print what was applied.

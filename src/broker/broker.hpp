@@ -31,13 +31,20 @@ struct Claim {
   Run run;
   std::string receipt;  // broker-specific handle (stream entry id, sequence number)
   TimePoint lease_until{};
-  std::int64_t deliveries = 1;  // how many times this run was claimed, this one included
+  // How many times this run was claimed, this one included, not counting claims given back by
+  // release(): those never ran it. Only holders that vanished (expired leases) count.
+  std::int64_t deliveries = 1;
+  // Claimed more often than the broker allows (broker_max_deliveries): every holder so far died
+  // on it. The worker records it as failed instead of running it again.
+  bool exhausted = false;
 };
 
 class Broker {
  public:
   virtual ~Broker() = default;
 
+  // At most one run of a task is in the broker at a time (waiting or claimed): kConflict when
+  // one is, so that however many processes enqueue, a task never runs twice at once.
   virtual Result<void> enqueue(const Run& run) = 0;
   // Waits up to `wait` for runs and claims at most `max` of them, each leased for `lease`.
   // Returns an empty vector on time-out or after close().
@@ -46,13 +53,22 @@ class Broker {
   // The run is done (recorded in the store): forget it.
   virtual Result<void> complete(const Claim& claim) = 0;
   // The run could not be done now (shutdown, store down): make it claimable again at once.
+  // The claim does not count as a delivery.
   virtual Result<void> release(const Claim& claim) = 0;
   // A worker still working on a long run pushes its lease forward (heartbeat).
   virtual Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) = 0;
   // Makes runs whose lease expired before `now` claimable again; returns how many.
   virtual Result<std::size_t> reclaim_expired(TimePoint now) = 0;
-  // Runs waiting to be claimed (for metrics and /readyz).
+  // Which of `tasks` have a run in the broker (waiting or claimed), in no particular order.
+  // The scheduler asks this of runs it has long thought in flight, to repair lost ones.
+  virtual Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) = 0;
+  // Runs waiting to be claimed (for metrics).
   virtual std::size_t depth() const = 0;
+  // A round trip to the broker's server, for /readyz.
+  virtual Result<void> ping() = 0;
+  // The leading scheduler's lease token (Coordinator::lead): from then on enqueue() fails with
+  // kUnavailable once the lease is another's. A broker of one process has no use for it.
+  virtual void set_fencing_token(std::string /*token*/) {}
   // Wakes every waiting claim() and makes later ones return at once.
   virtual void close() = 0;
 };

@@ -76,6 +76,27 @@ int main(int argc, char** argv) {
   serve->footer(options_footer);
   serve->add_flag("--no-migrate", no_migrate, "Do not apply pending schema migrations on start.");
 
+  // The scale-out roles: the same process as serve, playing one part.
+  auto add_role = [&](const char* name, const char* about) {
+    auto* role = cli.add_subcommand(name, about);
+    role->footer(options_footer +
+                 " Needs --broker redis://HOST:PORT/DB (and a database every "
+                 "process reaches, e.g. --db postgres://...).");
+    role->add_flag("--no-migrate", no_migrate, "Do not apply pending schema migrations on start.");
+    return role;
+  };
+  auto* api_role = add_role("api", "Scale-out: the REST API only (stateless; run any number).");
+  auto* scheduler_role =
+      add_role("scheduler",
+               "Scale-out: the scheduler; one leads at a time, the others take over if it dies.");
+  auto* worker_role =
+      add_role("worker", "Scale-out: a worker, fetching the runs the scheduler enqueues.");
+  std::optional<std::size_t> concurrency;
+  worker_role
+      ->add_option("--concurrency", concurrency,
+                   "Most fetches in flight at once in this worker (same as --fetch-concurrency).")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000}));
+
   auto* db = cli.add_subcommand("db", "Database schema commands.");
   db->footer(options_footer);
   db->require_subcommand(1);
@@ -135,19 +156,27 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (concurrency) flags["fetch.concurrency"] = std::to_string(*concurrency);
   auto config = fetchd::load_config({.flags = flags, .config_file = config_file});
   if (!config) {
     std::cerr << "fetchd: " << config.error().message << "\n";
     return kUsageError;
   }
 
-  if (serve->parsed()) {
+  for (auto* role : {serve, api_role, scheduler_role, worker_role}) {
+    if (!role->parsed()) continue;
     auto log = fetchd::make_logger(*config);
     if (!log) {
       std::cerr << "fetchd: " << log.error().message << "\n";
       return kUsageError;
     }
     serve_options.migrate = !no_migrate;
+    serve_options.command = role->get_name();
+    if (role != serve) {
+      serve_options.api = role == api_role;
+      serve_options.scheduler = role == scheduler_role;
+      serve_options.workers = role == worker_role;
+    }
     return fetchd::app::serve(*config, serve_options, *log);
   }
   if (feed->parsed()) {

@@ -28,6 +28,7 @@ struct Config {
 
   std::string broker = "local";  // local | redis://host:port/db
   std::int64_t broker_max_deliveries = 5;
+  std::chrono::milliseconds scheduler_lease_ttl{5'000};
 
   bool fetch_allow_private = false;
   std::size_t fetch_concurrency = 512;

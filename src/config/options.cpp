@@ -63,7 +63,10 @@ constexpr std::array kOptions = {
                "or redis://host:port/db (Redis Streams, for several processes)."},
     OptionSpec{"broker_max_deliveries", OptionType::kInt, "5", 1, 1000, "",
                "With a Redis broker: a run delivered to workers more often than this (they "
-               "died holding it) is dropped with an error instead of looping."},
+               "died holding it) is recorded as failed instead of looping."},
+    OptionSpec{"scheduler.lease_ttl", OptionType::kDuration, "5s", kSecond, kMinute, "",
+               "With a Redis broker: how long the leading scheduler's lease lasts without "
+               "renewal; a follower takes over within about this long after the leader dies."},
     OptionSpec{"fetch.concurrency", OptionType::kInt, "512", 1, 100'000, "",
                "Most fetches in flight at once in this process."},
     OptionSpec{"fetch.default_timeout", OptionType::kDuration, "30s", kSecond, kHour, "",
@@ -126,6 +129,8 @@ bool assign(Config& c, std::string_view name, Value v) {
     c.broker = std::move(str());
   } else if (name == "broker_max_deliveries") {
     c.broker_max_deliveries = std::get<std::int64_t>(v);
+  } else if (name == "scheduler.lease_ttl") {
+    c.scheduler_lease_ttl = ms();
   } else if (name == "fetch.concurrency") {
     c.fetch_concurrency = static_cast<std::size_t>(std::get<std::int64_t>(v));
   } else if (name == "fetch.default_timeout") {

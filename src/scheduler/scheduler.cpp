@@ -120,8 +120,7 @@ std::size_t Scheduler::advance(TimePoint now) {
         skips.push_back(Skip{entry->id, due, attempt});
       } else {
         runs.push_back(Run{entry->id, due, attempt, false});
-        entry->in_flight = true;
-        ++in_flight_;
+        mark_in_flight_locked(*entry, now);
       }
       // The next regular due time stays queued while the run is in flight, so that one passing
       // meanwhile is seen (and skipped). Due times that passed while this thread itself was
@@ -136,22 +135,62 @@ std::size_t Scheduler::advance(TimePoint now) {
   for (const Skip& skip : skips) record_skipped(skip.id, skip.at, skip.attempt, now);
 
   std::size_t enqueued = 0;
+  bool refused = false;
   for (const Run& run : runs) {
     auto result = broker_.enqueue(run);
     if (result) {
       ++enqueued;
       continue;
     }
-    log_->error("scheduler could not enqueue the run of task {} due at {}: {} {}", run.task_id,
-                format_rfc3339(run.scheduled_at), result.error().message, result.error().internal);
-    std::lock_guard lock(mu_);
-    if (ScheduledTask* entry = heap_.find(run.task_id); entry && entry->in_flight) {
-      entry->in_flight = false;
-      --in_flight_;
-      forget_if_idle_locked(*entry);
+    if (result.error().code == ErrorCode::kConflict) {
+      // A run of this task that another process enqueued (POST /tasks/{id}/run on an API
+      // process, or a scheduler that led before) is in the broker: it is the run in flight.
+      log_->debug("task {}: a run is already in the broker; the one due at {} waits for it",
+                  run.task_id, format_rfc3339(run.scheduled_at));
+      continue;
     }
+    refused = true;
+    enqueue_failed(run, result.error(), now);
+  }
+  if (!refused && !runs.empty()) {
+    std::lock_guard lock(mu_);
+    if (enqueue_backoff_.count() > 0) log_->info("scheduler: the broker takes runs again");
+    enqueue_backoff_ = Millis(0);
   }
   return enqueued;
+}
+
+void Scheduler::mark_in_flight_locked(ScheduledTask& entry, TimePoint now) {
+  if (!entry.in_flight) ++in_flight_;
+  entry.in_flight = true;
+  entry.in_flight_since_ms = to_unix_ms(now);
+}
+
+void Scheduler::enqueue_failed(const Run& run, const Error& error, TimePoint now) {
+  std::lock_guard lock(mu_);
+  if (enqueue_backoff_.count() == 0) {
+    log_->error(
+        "scheduler could not enqueue the run of task {} due at {}: {} {}; retrying with "
+        "backoff",
+        run.task_id, format_rfc3339(run.scheduled_at), error.message, error.internal);
+    enqueue_backoff_ = std::max(options_.first_enqueue_backoff, Millis(1));
+  } else {
+    log_->debug("scheduler could not enqueue the run of task {} due at {}: {}", run.task_id,
+                format_rfc3339(run.scheduled_at), error.message);
+    enqueue_backoff_ = std::min<Millis>(enqueue_backoff_ * 2, Millis(5000));
+  }
+  hold_until_ = now + enqueue_backoff_;
+  ScheduledTask* entry = heap_.find(run.task_id);
+  if (entry == nullptr || !entry->in_flight) return;
+  entry->in_flight = false;
+  --in_flight_;
+  // The due time comes back (as a catch-up run once the broker answers again); the regular
+  // ones that pass meanwhile coalesce into it.
+  if (!entry->paused && !entry->suspended() &&
+      (!entry->queued() || run.scheduled_at < entry->due())) {
+    heap_.set_due(*entry, run.scheduled_at);
+  }
+  forget_if_idle_locked(*entry);
 }
 
 std::optional<TimePoint> Scheduler::next_wakeup() const {
@@ -184,6 +223,63 @@ void Scheduler::stop() {
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::reset() {
+  std::lock_guard changes(changes_mu_);
+  std::lock_guard lock(mu_);
+  heap_.erase_if([](const ScheduledTask&) { return true; });
+  in_flight_ = 0;
+  hold_until_ = {};
+  enqueue_backoff_ = Millis(0);
+}
+
+std::size_t Scheduler::repair(TimePoint now) {
+  if (options_.repair_after.count() <= 0) return 0;
+  const std::int64_t cutoff = to_unix_ms(now - options_.repair_after);
+  std::vector<TaskId> suspects;
+  {
+    std::lock_guard lock(mu_);
+    if (in_flight_ == 0) return 0;
+    heap_.for_each([&](const ScheduledTask& entry) {
+      if (entry.in_flight && entry.in_flight_since_ms <= cutoff) suspects.push_back(entry.id);
+    });
+  }
+  if (suspects.empty()) return 0;
+  auto held = broker_.holding(suspects);
+  if (!held) {
+    log_->debug("scheduler cannot check its runs in flight: {}", held.error().message);
+    return 0;
+  }
+  std::sort(held->begin(), held->end());
+  std::size_t repaired = 0;
+  for (TaskId id : suspects) {
+    if (std::binary_search(held->begin(), held->end(), id)) continue;
+    // The worker records a run before it completes its claim: the store already has it.
+    std::lock_guard changes(changes_mu_);
+    auto task = store_.get_task(id);
+    if (!task && task.error().code != ErrorCode::kNotFound) continue;  // next time
+    std::lock_guard lock(mu_);
+    ScheduledTask* entry = heap_.find(id);
+    if (entry == nullptr || !entry->in_flight || entry->in_flight_since_ms > cutoff) continue;
+    if (!task) {
+      erase_locked(id);
+      continue;
+    }
+    entry->in_flight = false;
+    --in_flight_;
+    const auto before = heap_.next_due();
+    forget_if_idle_locked(apply_locked(*task, now));
+    wake_if_earlier_locked(before);
+    ++repaired;
+  }
+  if (repaired > 0) {
+    log_->warn(
+        "scheduler: {} runs in flight were no longer in the broker (finished unheard, or "
+        "lost with it); rescheduled them from the store",
+        repaired);
+  }
+  return repaired;
 }
 
 std::size_t Scheduler::size() const {
@@ -248,8 +344,7 @@ Result<TimePoint> Scheduler::request_run(TaskId id) {
       std::lock_guard lock(mu_);
       ScheduledTask& entry = apply_locked(*task, now);
       if (entry.in_flight) return in_flight_error();  // advance() enqueued it meanwhile
-      entry.in_flight = true;
-      ++in_flight_;
+      mark_in_flight_locked(entry, now);
       run.attempt = std::int64_t{entry.failures} + 1;
       // A due time that has arrived is served by this run rather than followed by a second one.
       if (entry.queued() && entry.due() <= now) {
@@ -270,6 +365,23 @@ Result<TimePoint> Scheduler::request_run(TaskId id) {
   } catch (const std::exception& e) {
     log_->error("scheduler request_run({}): {}", id, e.what());
     return fail(ErrorCode::kInternal, "the run could not be requested", e.what());
+  }
+}
+
+void Scheduler::run_requested(TaskId id, TimePoint scheduled_at) {
+  try {
+    std::lock_guard changes(changes_mu_);
+    auto task = store_.get_task(id);
+    if (!task) return;  // deleted meanwhile, or unreadable: repair() catches up
+    const TimePoint now = clock_.now();
+    std::lock_guard lock(mu_);
+    ScheduledTask& entry = apply_locked(*task, now);
+    mark_in_flight_locked(entry, now);
+    if (entry.queued() && entry.due() <= scheduled_at) {
+      heap_.set_due(entry, first_due_at_or_after(as_task_locked(entry).spec, just_after(now)));
+    }
+  } catch (const std::exception& e) {
+    log_->error("scheduler run_requested({}): {}", id, e.what());
   }
 }
 
@@ -370,9 +482,18 @@ void Scheduler::record_skipped(TaskId id, TimePoint scheduled_at, std::int64_t a
 
 void Scheduler::run_loop() {
   std::unique_lock lock(mu_);
+  TimePoint next_repair = clock_.now() + options_.repair_after;
   while (!stopping_) {
-    const auto due = heap_.next_due();
+    auto due = heap_.next_due();
     const TimePoint now = clock_.now();
+    if (options_.repair_after.count() > 0 && now >= next_repair) {
+      lock.unlock();
+      repair(now);
+      lock.lock();
+      next_repair = now + options_.repair_after;
+      continue;
+    }
+    if (due && *due < hold_until_) due = hold_until_;  // the broker refused runs: back off
     if (!due || *due > now) {
       auto wait = options_.max_sleep;
       if (due) wait = std::min(wait, std::chrono::duration_cast<Millis>(*due - now));

@@ -31,6 +31,11 @@ struct SchedulerOptions {
   std::chrono::milliseconds max_sleep{1000};     // the thread re-reads the Clock at least this
                                                  // often (wall-clock jumps, fake clocks in tests)
   std::chrono::milliseconds late_log_after{20};  // waking later than this is logged (debug)
+  // Runs thought in flight for longer than this are checked against the broker every
+  // `repair_after` (see repair()); 0 turns the check off.
+  std::chrono::milliseconds repair_after{5000};
+  // While the broker refuses runs, advance() is retried after this, doubling up to 5 s.
+  std::chrono::milliseconds first_enqueue_backoff{100};
 };
 
 class Scheduler final : public TaskChangeListener, public RunListener {
@@ -53,9 +58,20 @@ class Scheduler final : public TaskChangeListener, public RunListener {
   // Returns the runs enqueued (0 as well when the store cannot be read: it is logged).
   std::size_t run_due_once(TimePoint now);
 
-  // A thread that sleeps until the next due time or a change, then calls advance(clock.now()).
+  // A thread that sleeps until the next due time or a change, then calls advance(clock.now()),
+  // and calls repair() every repair_after. start() after stop() starts it again.
   void start();
   void stop();  // idempotent; joins the thread
+  // Forgets everything, runs in flight included (a scheduler that starts to lead: what it knew
+  // is stale). Call load() next.
+  void reset();
+
+  // Runs this scheduler thinks in flight for longer than repair_after and that the broker no
+  // longer holds either finished without run_finished reaching it (the event was lost) or
+  // were lost with the broker (Redis restarted without its data): either way the store now
+  // tells the truth, so each such task is re-read and rescheduled from it — a lost run's
+  // next_run_at never moved, so it runs again at once. Returns how many were repaired.
+  std::size_t repair(TimePoint now);
 
   std::size_t size() const;       // tasks with a next due time
   std::size_t in_flight() const;  // tasks with a run enqueued and not finished
@@ -64,6 +80,8 @@ class Scheduler final : public TaskChangeListener, public RunListener {
   void task_changed(TaskId id) override;
   void task_deleted(TaskId id) override;
   Result<TimePoint> request_run(TaskId id) override;
+  // Another process enqueued a run of the task (POST /tasks/{id}/run on an API process).
+  void run_requested(TaskId id, TimePoint scheduled_at);
   // RunListener: called by the workers once a run's outcome is durable (thread-safe).
   void run_finished(TaskId id, std::optional<TimePoint> next_run_at,
                     std::int64_t consecutive_failures) override;
@@ -81,6 +99,10 @@ class Scheduler final : public TaskChangeListener, public RunListener {
   void wake_if_earlier_locked(std::optional<TimePoint> before);
   void record_skipped(TaskId id, TimePoint scheduled_at, std::int64_t attempt, TimePoint now);
   void run_loop();
+  void mark_in_flight_locked(ScheduledTask& entry, TimePoint now);
+  // advance() could not enqueue `run` (the broker is down): its due time comes back, to be
+  // retried after a backoff.
+  void enqueue_failed(const Run& run, const Error& error, TimePoint now);
 
   Store& store_;
   Broker& broker_;
@@ -100,6 +122,8 @@ class Scheduler final : public TaskChangeListener, public RunListener {
   std::size_t in_flight_ = 0;
   Task scratch_;  // see as_task_locked: no allocation per due time
   bool woken_ = false;
+  TimePoint hold_until_{};  // advance() waits for this after the broker refused a run
+  std::chrono::milliseconds enqueue_backoff_{0};
   bool stopping_ = false;
   std::thread thread_;
 };

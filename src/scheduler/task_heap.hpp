@@ -20,7 +20,8 @@ struct ScheduledTask {
   static constexpr std::uint32_t kNotQueued = std::numeric_limits<std::uint32_t>::max();
 
   TaskId id = 0;
-  std::int64_t due_ms = 0;  // next due time (unix ms), meaningful while queued()
+  std::int64_t due_ms = 0;              // next due time (unix ms), meaningful while queued()
+  std::int64_t in_flight_since_ms = 0;  // when the run in flight was enqueued (or learnt of)
   std::int64_t start_ms = 0;
   std::int64_t end_ms = 0;
   std::int64_t interval_s = 1;
@@ -56,6 +57,11 @@ class TaskHeap {
       if (pred(slots_[slot])) doomed.push_back(id);
     }
     for (TaskId id : doomed) erase(id);
+  }
+
+  template <typename F>
+  void for_each(F f) const {
+    for (const auto& [id, slot] : index_) f(slots_[slot]);
   }
 
   std::size_t queued() const { return heap_.size(); }

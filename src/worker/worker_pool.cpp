@@ -225,9 +225,19 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       const auto claim_started = std::chrono::steady_clock::now();
       auto claims = broker_.claim(std::min(room, options_.claim_batch), wait, options_.lease);
       if (!claims) {
-        log_->warn("workers: cannot claim runs: {}", claims.error().message);
+        // Once per outage at warn level: a broker down for minutes must not flood the log.
+        if (!claim_failing_) {
+          log_->warn("workers: cannot claim runs: {}; retrying", claims.error().message);
+        } else {
+          log_->debug("workers: cannot claim runs: {}", claims.error().message);
+        }
+        claim_failing_ = true;
         pause(options_.claim_wait);
         continue;
+      }
+      if (claim_failing_) {
+        log_->info("workers: claiming runs again");
+        claim_failing_ = false;
       }
       if (claims->empty()) {
         if (!until_idle) {
@@ -257,7 +267,15 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         }
         store_trouble = !begin_run(std::move(claim));
       }
-      if (store_trouble) pause(options_.claim_wait);
+      if (store_trouble) {
+        // The store is down: wait longer each time (up to 2 s) instead of cycling the queue.
+        store_backoff_ = std::min(std::max(store_backoff_ * 2, options_.claim_wait),
+                                  std::chrono::milliseconds(2000));
+        pause(store_backoff_);
+      } else if (store_backoff_.count() > 0) {
+        log_->info("workers: the store answers again");
+        store_backoff_ = std::chrono::milliseconds(0);
+      }
     }
   }
 
@@ -285,9 +303,11 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         count(&RunCounts::dropped);
         return true;
       }
-      log_->warn("workers: cannot read task {}: {}{}; its run goes back to the queue", task_id,
-                 task.error().message,
-                 task.error().internal.empty() ? "" : " (" + task.error().internal + ")");
+      const bool first = store_backoff_.count() == 0;  // once per outage at warn level
+      log_->log(first ? spdlog::level::warn : spdlog::level::debug,
+                "workers: cannot read task {}: {}{}; its run goes back to the queue", task_id,
+                task.error().message,
+                task.error().internal.empty() ? "" : " (" + task.error().internal + ")");
       if (take(run->id)) release_claim(*run);
       return false;
     }
@@ -296,9 +316,18 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     run->timeout = spec.max_execution_time > 0
                        ? std::chrono::milliseconds(spec.max_execution_time * 1000)
                        : options_.default_timeout;
+    run->started_at = clock_.now();
+    if (run->claim.exhausted) {
+      // Every worker that took this run before died on it: record a failure instead of being
+      // the next one (the task's retries and suspension then apply as to any failure).
+      FetchOutcome outcome;
+      outcome.error = "abandoned after " + std::to_string(run->claim.deliveries - 1) +
+                      " deliveries: each worker that took this run stopped before finishing it";
+      record_run(run, std::move(outcome), run->started_at);
+      return true;
+    }
     auto request =
         build_fetch_request(spec.url, spec.parameters, run->timeout, options_.max_response_bytes);
-    run->started_at = clock_.now();
     if (!request) {
       FetchOutcome outcome;
       outcome.error = request.error().message;
@@ -529,6 +558,8 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<std::uint64_t, RunPtr> runs_;
   std::uint64_t next_run_id_ = 1;
   bool claiming_ = false;
+  bool claim_failing_ = false;                  // the claim thread's only
+  std::chrono::milliseconds store_backoff_{0};  // the claim thread's only
   bool draining_ = false;
   bool stopped_ = false;
   bool workers_started_ = false;

@@ -119,6 +119,41 @@ TYPED_TEST(BrokerContract, ClaimsInEnqueueOrder) {
   EXPECT_TRUE(this->claim(1).empty());
 }
 
+TYPED_TEST(BrokerContract, HoldsAtMostOneRunPerTaskUntilItCompletes) {
+  const Run first{4, from_unix_ms(1'000), 1, false};
+  const Run second{4, from_unix_ms(2'000), 1, true};
+  ASSERT_TRUE(this->broker_->enqueue(first));
+  auto waiting = this->broker_->enqueue(second);
+  ASSERT_FALSE(waiting.has_value());
+  EXPECT_EQ(waiting.error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(this->broker_->enqueue(Run{5, from_unix_ms(1'000), 1, false}));  // other tasks
+
+  auto held = this->broker_->holding({3, 4, 5, 6});
+  ASSERT_TRUE(held.has_value());
+  std::sort(held->begin(), held->end());
+  EXPECT_EQ(*held, (std::vector<TaskId>{4, 5}));
+
+  // Claimed, released and reclaimed runs stay held; only completion ends the hold.
+  auto claims = this->claim(2, 0ms, 50ms);
+  ASSERT_EQ(claims.size(), 2u);
+  ASSERT_TRUE(this->broker_->release(claims[0]));
+  std::this_thread::sleep_for(100ms);
+  this->reclaim();
+  EXPECT_EQ(this->broker_->enqueue(second).error().code, ErrorCode::kConflict);
+  held = this->broker_->holding({4, 5});
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->size(), 2u);
+
+  for (int round = 0; round < 2; ++round) {
+    for (const Claim& claim : this->claim(2, 0ms, 30s)) ASSERT_TRUE(this->broker_->complete(claim));
+  }
+  held = this->broker_->holding({4, 5});
+  ASSERT_TRUE(held.has_value());
+  EXPECT_TRUE(held->empty());
+  EXPECT_TRUE(this->broker_->enqueue(second));
+  EXPECT_TRUE(this->broker_->ping());
+}
+
 TYPED_TEST(BrokerContract, ClaimCarriesTheRunAndItsLease) {
   const Run run{7, from_unix_ms(123'456), 3, true};
   ASSERT_TRUE(this->broker_->enqueue(run));
@@ -221,7 +256,7 @@ TYPED_TEST(BrokerContract, ReleaseMakesTheRunClaimableAtOnce) {
   auto again = this->claim(1, 0ms);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].run, claims[0].run);
-  EXPECT_EQ(again[0].deliveries, 2);
+  EXPECT_EQ(again[0].deliveries, 1);  // a released claim never ran the run: not a delivery
   auto twice = this->broker_->release(claims[0]);  // the old claim is gone
   ASSERT_FALSE(twice.has_value());
   EXPECT_EQ(twice.error().code, ErrorCode::kNotFound);

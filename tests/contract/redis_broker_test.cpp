@@ -50,7 +50,7 @@ Run run_of(TaskId id) {
   return Run{id, from_unix_ms(1'700'000'000'000), 1, false};
 }
 
-TEST_F(RedisBrokerTest, GivesUpOnARunDeliveredMoreThanMaxDeliveries) {
+TEST_F(RedisBrokerTest, HandsOutARunDeliveredMoreThanMaxDeliveriesAsExhausted) {
   RedisBrokerOptions options;
   options.max_deliveries = 2;
   auto broker = open(options);
@@ -60,40 +60,80 @@ TEST_F(RedisBrokerTest, GivesUpOnARunDeliveredMoreThanMaxDeliveries) {
   ASSERT_TRUE(broker->enqueue(run_of(9)));
   auto first = broker->claim(1, 0ms, 100ms);
   ASSERT_TRUE(first && first->size() == 1u);
+  EXPECT_FALSE((*first)[0].exhausted);
   std::this_thread::sleep_for(200ms);
   ASSERT_EQ(broker->reclaim_expired(SystemClock().now()).value_or(99), 1u);
   auto second = broker->claim(1, 0ms, 100ms);
   ASSERT_TRUE(second && second->size() == 1u);
-  EXPECT_EQ((*second)[0].deliveries, 2);  // at the limit: still handed out
+  EXPECT_EQ((*second)[0].deliveries, 2);  // at the limit: still a normal run
+  EXPECT_FALSE((*second)[0].exhausted);
   EXPECT_EQ(redis->given_up(), 0u);
   std::this_thread::sleep_for(200ms);
-  ASSERT_EQ(broker->reclaim_expired(SystemClock().now()).value_or(99), 0u);
+  ASSERT_EQ(broker->reclaim_expired(SystemClock().now()).value_or(99), 1u);
+  // Over the limit: handed out once more, flagged, for the worker to record as failed.
+  auto third = broker->claim(1, 0ms, 100ms);
+  ASSERT_TRUE(third && third->size() == 1u);
+  EXPECT_EQ((*third)[0].deliveries, 3);
+  EXPECT_TRUE((*third)[0].exhausted);
   EXPECT_EQ(redis->given_up(), 1u);
-  EXPECT_EQ(broker->depth(), 0u);
-  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "0");
-  auto none = broker->claim(1, 0ms, 100ms);
-  ASSERT_TRUE(none.has_value());
-  EXPECT_TRUE(none->empty());
   EXPECT_NE(log_text().find("run of task 9 at 2023-11-14T22:13:20.000Z delivered 3 times; "
                             "giving up"),
             std::string::npos)
       << log_text();
+  ASSERT_TRUE(broker->complete((*third)[0]));
+  EXPECT_EQ(broker->depth(), 0u);
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "0");
+  // Completing it ends the task's hold: the task can be enqueued again.
+  EXPECT_TRUE(broker->enqueue(run_of(9)));
 }
 
-TEST_F(RedisBrokerTest, ReleasedRunsCountTowardsMaxDeliveries) {
+TEST_F(RedisBrokerTest, ReleasedRunsDoNotCountTowardsMaxDeliveries) {
+  // A worker that cannot read the store gives its runs back, again and again while the
+  // outage lasts: that must not turn them into abandoned runs.
   RedisBrokerOptions options;
   options.max_deliveries = 1;
   auto broker = open(options);
   ASSERT_TRUE(broker);
   ASSERT_TRUE(broker->enqueue(run_of(3)));
-  auto first = broker->claim(1, 0ms, 30s);
-  ASSERT_TRUE(first && first->size() == 1u);
-  ASSERT_TRUE(broker->release((*first)[0]));
-  auto again = broker->claim(1, 0ms, 30s);
-  ASSERT_TRUE(again.has_value());
-  EXPECT_TRUE(again->empty());
-  EXPECT_EQ(dynamic_cast<RedisBroker&>(*broker).given_up(), 1u);
-  EXPECT_EQ(broker->depth(), 0u);
+  for (int i = 0; i < 5; ++i) {
+    auto claims = broker->claim(1, 0ms, 30s);
+    ASSERT_TRUE(claims && claims->size() == 1u);
+    EXPECT_EQ((*claims)[0].deliveries, 1);
+    EXPECT_FALSE((*claims)[0].exhausted);
+    ASSERT_TRUE(broker->release((*claims)[0]));
+  }
+  EXPECT_EQ(dynamic_cast<RedisBroker&>(*broker).given_up(), 0u);
+}
+
+TEST_F(RedisBrokerTest, AFencedEnqueueFailsOnceTheLeaseIsAnothers) {
+  auto broker = open();
+  ASSERT_TRUE(broker);
+  ASSERT_TRUE(redis_server().command({"SET", "fetchd:scheduler:leader", "7"}) == "OK");
+  broker->set_fencing_token("7");
+  EXPECT_TRUE(broker->enqueue(run_of(1)));
+  ASSERT_TRUE(redis_server().command({"SET", "fetchd:scheduler:leader", "8"}) == "OK");
+  auto refused = broker->enqueue(run_of(2));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(refused.error().message.find("leader lease"), std::string::npos);
+  // Nothing was written for the refused run.
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "1");
+  EXPECT_EQ(redis_server().command({"EXISTS", "fetchd:runs:held:2"}), "0");
+  // Unfenced brokers (API processes) are not concerned.
+  auto api = open();
+  ASSERT_TRUE(api);
+  EXPECT_TRUE(api->enqueue(run_of(2)));
+}
+
+TEST_F(RedisBrokerTest, AnswersPing) {
+  auto broker = open();
+  ASSERT_TRUE(broker);
+  EXPECT_TRUE(broker->ping());
+  redis_server().stop();
+  auto down = broker->ping();
+  ASSERT_FALSE(down.has_value());
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+  ASSERT_TRUE(redis_server().start());
 }
 
 TEST_F(RedisBrokerTest, RidesOutARedisRestart) {

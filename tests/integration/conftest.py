@@ -98,7 +98,8 @@ class Fetchd:
     _counter = itertools.count(1)
 
     def __init__(self, workdir, *, name=None, args=(), env=None, db_path=None,
-                 listen="127.0.0.1:0", log_level="info", db_flag=True):
+                 listen="127.0.0.1:0", log_level="info", db_flag=True, subcommand="serve",
+                 db=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name or f"fetchd{next(Fetchd._counter)}"
@@ -108,6 +109,8 @@ class Fetchd:
         self.listen = listen
         self.log_level = log_level
         self.db_flag = db_flag
+        self.subcommand = subcommand  # serve, or a scale-out role: api, scheduler, worker
+        self.db = db  # a database URL (postgres://…) instead of the SQLite file
         self.stderr_path = self.workdir / f"{self.name}.stderr"
         self.stdout_path = self.workdir / f"{self.name}.stdout"
         self.proc = None
@@ -117,10 +120,12 @@ class Fetchd:
 
     @property
     def db_url(self):
+        if self.db is not None:
+            return self.db
         return f"sqlite://{self.db_path}"  # db_path is absolute: sqlite:///abs/path.db
 
     def command(self):
-        cmd = [fetchd_bin(), "serve"]
+        cmd = [fetchd_bin(), self.subcommand]
         if self.db_flag:
             cmd += ["--db", self.db_url]
         if self.listen is not None:

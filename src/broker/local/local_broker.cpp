@@ -32,6 +32,10 @@ Result<void> LocalBroker::enqueue(const Run& run) {
   {
     std::lock_guard lock(mutex_);
     if (closed_) return fail(ErrorCode::kUnavailable, "the broker is closed");
+    if (!held_.insert(run.task_id).second) {
+      return fail(ErrorCode::kConflict,
+                  "a run of task " + std::to_string(run.task_id) + " is already queued or running");
+    }
     queue_.push_back(Waiting{run, 0});
   }
   ready_.notify_one();
@@ -72,7 +76,11 @@ LocalBroker::Leased* LocalBroker::find_locked(const Claim& claim) {
 Result<void> LocalBroker::complete(const Claim& claim) {
   std::lock_guard lock(mutex_);
   auto receipt = parse_receipt(claim.receipt);
-  if (!receipt || leases_.erase(*receipt) == 0) return claim_not_held(claim);
+  if (!receipt) return claim_not_held(claim);
+  auto it = leases_.find(*receipt);
+  if (it == leases_.end()) return claim_not_held(claim);
+  held_.erase(it->second.run.task_id);
+  leases_.erase(it);
   return {};
 }
 
@@ -83,7 +91,7 @@ Result<void> LocalBroker::release(const Claim& claim) {
     if (!receipt) return claim_not_held(claim);
     auto it = leases_.find(*receipt);
     if (it == leases_.end()) return claim_not_held(claim);
-    queue_.push_front(Waiting{std::move(it->second.run), it->second.deliveries});
+    queue_.push_front(Waiting{std::move(it->second.run), it->second.deliveries - 1});
     leases_.erase(it);
   }
   ready_.notify_one();
@@ -115,6 +123,15 @@ Result<std::size_t> LocalBroker::reclaim_expired(TimePoint now) {
   }
   if (reclaimed > 0) ready_.notify_all();
   return reclaimed;
+}
+
+Result<std::vector<TaskId>> LocalBroker::holding(const std::vector<TaskId>& tasks) {
+  std::vector<TaskId> held;
+  std::lock_guard lock(mutex_);
+  for (TaskId id : tasks) {
+    if (held_.contains(id)) held.push_back(id);
+  }
+  return held;
 }
 
 std::size_t LocalBroker::depth() const {

@@ -8,6 +8,8 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <unordered_set>
+#include <vector>
 
 #include "broker/broker.hpp"
 #include "core/time.hpp"
@@ -22,7 +24,7 @@ class LocalBroker final : public Broker {
   LocalBroker(const LocalBroker&) = delete;
   LocalBroker& operator=(const LocalBroker&) = delete;
 
-  // kUnavailable after close().
+  // kUnavailable after close(); kConflict while a run of the task is waiting or claimed.
   Result<void> enqueue(const Run& run) override;
   Result<std::vector<Claim>> claim(std::size_t max, std::chrono::milliseconds wait,
                                    std::chrono::milliseconds lease) override;
@@ -34,7 +36,9 @@ class LocalBroker final : public Broker {
   Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) override;
   // Expired runs go back to the front of the queue, oldest claim first.
   Result<std::size_t> reclaim_expired(TimePoint now) override;
+  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override;
   std::size_t depth() const override;
+  Result<void> ping() override { return {}; }
   void close() override;
 
   // Runs claimed and not yet completed or released (for tests and metrics).
@@ -59,6 +63,7 @@ class LocalBroker final : public Broker {
   std::condition_variable ready_;
   std::deque<Waiting> queue_;
   std::map<std::uint64_t, Leased> leases_;  // by receipt: ascending = oldest claim first
+  std::unordered_set<TaskId> held_;         // tasks with a run waiting or leased
   std::uint64_t next_receipt_ = 1;
   bool closed_ = false;
 };

@@ -3,10 +3,9 @@
 // XREADGROUP calls, one for everything else, so that a waiting claim never delays a heartbeat.
 #include "broker/redis/redis_broker.hpp"
 
-#include <hiredis/hiredis.h>
+#include "broker/redis/redis_connection.hpp"
+
 #include <spdlog/spdlog.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,29 +20,27 @@ namespace fetchd {
 
 namespace {
 
-using namespace std::chrono_literals;
-using SteadyClock = std::chrono::steady_clock;
+using namespace redis_detail;
 
-constexpr auto kConnectTimeout = 1s;
-constexpr auto kCommandTimeout = 2s;
 constexpr auto kBlockSlice = 100ms;  // how long one XREADGROUP blocks: bounds close() latency
-constexpr auto kFirstBackoff = 50ms;
-constexpr auto kMaxBackoff = 2s;
 
-struct ContextDeleter {
-  void operator()(redisContext* context) const { redisFree(context); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
+// KEYS: stream, the task's held key, the scheduler leader key. ARGV: fencing token ('' for
+// none), task_id, scheduled_at, attempt, manual. The held key makes a second run of the task
+// impossible while one is in the broker; the token makes a deposed leader's enqueue fail.
+// Returns 1 (enqueued), 0 (a run of the task is held), -1 (not the leader).
+constexpr const char* kEnqueueScript = R"(
+if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end
+if not redis.call('SET', KEYS[2], ARGV[3], 'NX') then return 0 end
+redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[2], 'scheduled_at', ARGV[3], 'attempt', ARGV[4],
+           'manual', ARGV[5], 'deliveries', '0')
+return 1)";
 
-struct ReplyDeleter {
-  void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-
-// Atomic so that a run is never half-done: the ack and delete happen together or not at all.
+// KEYS: stream, the task's held key. Atomic so that a run is never half-done: the ack, the
+// delete and the end of the task's hold happen together or not at all.
 constexpr const char* kCompleteScript = R"(
 local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 if n == 1 then redis.call('XDEL', KEYS[1], ARGV[2]) end
+if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return n)";
 
 // The old entry goes and the new one comes in one step: the run is never lost nor doubled.
@@ -61,179 +58,6 @@ local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
 return 1)";
-
-struct Endpoint {
-  std::string host;
-  int port = 6379;
-  int db = 0;
-};
-
-std::optional<long long> parse_int(std::string_view text) {
-  long long value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
-}
-
-Result<Endpoint> parse_url(const std::string& url) {
-  constexpr std::string_view kScheme = "redis://";
-  auto bad = [&](const std::string& why) {
-    return fail(ErrorCode::kInvalid, "bad Redis URL '" + url + "': " + why);
-  };
-  std::string_view rest(url);
-  if (!rest.starts_with(kScheme)) return bad("expected redis://host:port/db");
-  rest.remove_prefix(kScheme.size());
-  Endpoint endpoint;
-  std::string_view authority = rest.substr(0, rest.find('/'));
-  if (authority.size() < rest.size()) {
-    std::string_view db = rest.substr(authority.size() + 1);
-    if (!db.empty()) {
-      auto n = parse_int(db);
-      if (!n || *n < 0 || *n > 1'000'000) return bad("the database must be a number");
-      endpoint.db = static_cast<int>(*n);
-    }
-  }
-  if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    auto n = parse_int(authority.substr(colon + 1));
-    if (!n || *n < 1 || *n > 65535) return bad("the port must be in 1..65535");
-    endpoint.port = static_cast<int>(*n);
-    authority = authority.substr(0, colon);
-  }
-  if (authority.empty()) return bad("no host");
-  endpoint.host = std::string(authority);
-  return endpoint;
-}
-
-timeval to_timeval(std::chrono::milliseconds ms) {
-  timeval tv{};
-  tv.tv_sec = static_cast<decltype(tv.tv_sec)>(ms.count() / 1000);
-  tv.tv_usec = static_cast<decltype(tv.tv_usec)>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
-std::string text_of(const redisReply* reply) {
-  if (reply == nullptr) return {};
-  if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS ||
-      reply->type == REDIS_REPLY_ERROR) {
-    return std::string(reply->str, reply->len);
-  }
-  return {};
-}
-
-bool is_error(const redisReply* reply, std::string_view prefix = {}) {
-  return reply->type == REDIS_REPLY_ERROR &&
-         std::string_view(reply->str, reply->len).starts_with(prefix);
-}
-
-std::string default_consumer() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return std::string(host[0] != '\0' ? host : "localhost") + ":" + std::to_string(getpid());
-}
-
-// One Redis connection that reconnects by itself with a capped backoff. Not thread-safe: its
-// owner serialises calls with a mutex.
-class Connection {
- public:
-  Connection(std::string name, Endpoint endpoint, std::string stream, std::string group,
-             std::chrono::milliseconds timeout, spdlog::logger& log)
-      : name_(std::move(name)),
-        endpoint_(std::move(endpoint)),
-        stream_(std::move(stream)),
-        group_(std::move(group)),
-        timeout_(timeout),
-        log_(log) {}
-
-  // A null-free reply (possibly an error reply) or kUnavailable when Redis is unreachable.
-  Result<ReplyPtr> command(const std::vector<std::string>& args) {
-    if (auto connected = connect(); !connected) return tl::unexpected(connected.error());
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    argv.reserve(args.size());
-    lengths.reserve(args.size());
-    for (const auto& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
-        context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
-    if (!reply) return lost();
-    return reply;
-  }
-
-  // The group vanishes when Redis restarts without persistence: create it (and the stream)
-  // again. Reading from id 0 delivers runs enqueued before the group existed.
-  Result<void> ensure_group() {
-    auto reply = command({"XGROUP", "CREATE", stream_, group_, "0", "MKSTREAM"});
-    if (!reply) return tl::unexpected(reply.error());
-    if (is_error(reply->get()) && !is_error(reply->get(), "BUSYGROUP")) {
-      return fail(ErrorCode::kInternal, "Redis broker error",
-                  "XGROUP CREATE: " + text_of(reply->get()));
-    }
-    return {};
-  }
-
- private:
-  Result<void> connect() {
-    if (context_) return {};
-    const auto now = SteadyClock::now();
-    if (now < next_attempt_) {
-      return fail(ErrorCode::kUnavailable, "the broker (Redis) is unreachable",
-                  "reconnect backoff");
-    }
-    const timeval connect_tv = to_timeval(kConnectTimeout);
-    ContextPtr context(redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, connect_tv));
-    std::string why;
-    if (!context) {
-      why = "cannot allocate a Redis context";
-    } else if (context->err != 0) {
-      why = context->errstr;
-    } else if (redisSetTimeout(context.get(), to_timeval(timeout_)) != REDIS_OK) {
-      why = "cannot set the socket timeout";
-    }
-    if (why.empty() && endpoint_.db != 0) {
-      ReplyPtr reply(
-          static_cast<redisReply*>(redisCommand(context.get(), "SELECT %d", endpoint_.db)));
-      if (!reply || is_error(reply.get())) why = "SELECT failed: " + text_of(reply.get());
-    }
-    if (!why.empty()) {
-      next_attempt_ = now + backoff_;
-      backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, kMaxBackoff);
-      return fail(ErrorCode::kUnavailable, "the broker (Redis) is unreachable", why);
-    }
-    context_ = std::move(context);
-    backoff_ = kFirstBackoff;
-    if (was_lost_)
-      log_.info("redis broker: {} connection to {}:{} restored", name_, endpoint_.host,
-                endpoint_.port);
-    was_lost_ = false;
-    return ensure_group();
-  }
-
-  tl::unexpected<Error> lost() {
-    std::string why = context_ && context_->err != 0 ? context_->errstr : "no reply";
-    if (!was_lost_) {
-      log_.warn("redis broker: {} connection to {}:{} lost: {}", name_, endpoint_.host,
-                endpoint_.port, why);
-    }
-    was_lost_ = true;
-    context_.reset();
-    next_attempt_ = SteadyClock::now() + backoff_;
-    return fail(ErrorCode::kUnavailable, "the broker (Redis) is unreachable", why);
-  }
-
-  std::string name_;
-  Endpoint endpoint_;
-  std::string stream_;
-  std::string group_;
-  std::chrono::milliseconds timeout_;
-  spdlog::logger& log_;
-  ContextPtr context_;
-  SteadyClock::time_point next_attempt_{};
-  std::chrono::milliseconds backoff_ = kFirstBackoff;
-  bool was_lost_ = false;
-};
 
 struct Entry {
   std::string id;
@@ -293,9 +117,13 @@ struct RedisBroker::Impl {
     return commands.command(args);
   }
 
-  // Evaluates one of the scripts above; returns its integer answer.
-  Result<long long> eval(const char* script, const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"EVAL", script, "1", options.stream};
+  std::string held_key(TaskId id) const { return options.stream + ":held:" + std::to_string(id); }
+
+  // Evaluates one of the scripts above on the stream (and `keys`); returns its integer answer.
+  Result<long long> eval(const char* script, const std::vector<std::string>& args,
+                         const std::vector<std::string>& keys = {}) {
+    std::vector<std::string> argv{"EVAL", script, std::to_string(keys.size() + 1), options.stream};
+    argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), args.begin(), args.end());
     auto reply = run_command(argv);
     if (!reply) return tl::unexpected(reply.error());
@@ -305,16 +133,10 @@ struct RedisBroker::Impl {
     return (*reply)->integer;
   }
 
-  // Drops a run that keeps coming back (its worker dies on it, or it is unreadable).
-  void give_up(const Entry& entry, std::int64_t deliveries) {
+  // Drops an entry that is not a run (written by something else, or damaged).
+  void drop_unreadable(const Entry& entry) {
     (void)eval(kCompleteScript, {options.group, entry.id});
-    given_up.fetch_add(1);
-    if (entry.run) {
-      log->error("run of task {} at {} delivered {} times; giving up", entry.run->task_id,
-                 format_rfc3339(entry.run->scheduled_at), deliveries);
-    } else {
-      log->error("redis broker: dropping unreadable stream entry {}", entry.id);
-    }
+    log->error("redis broker: dropping unreadable stream entry {}", entry.id);
   }
 
   void forget_pending(const std::string& id) {
@@ -329,7 +151,19 @@ struct RedisBroker::Impl {
   }
 
   Claim make_claim(const Entry& entry, std::int64_t deliveries, std::chrono::milliseconds lease) {
-    return Claim{*entry.run, entry.id, SystemClock().now() + lease, deliveries};
+    Claim claim{*entry.run, entry.id, SystemClock().now() + lease, deliveries, false};
+    mark_if_exhausted(claim);
+    return claim;
+  }
+
+  // A run claimed more often than max_deliveries goes to the worker once more, flagged, so that
+  // it is recorded as failed rather than run (and lost) again.
+  void mark_if_exhausted(Claim& claim) {
+    if (claim.deliveries <= options.max_deliveries) return;
+    claim.exhausted = true;
+    given_up.fetch_add(1);
+    log->error("run of task {} at {} delivered {} times; giving up", claim.run.task_id,
+               format_rfc3339(claim.run.scheduled_at), claim.deliveries);
   }
 
   // Hands out runs reclaim_expired() took back; their idle time restarts now (the lease).
@@ -348,6 +182,7 @@ struct RedisBroker::Impl {
     for (auto& claim : taken) {
       args.push_back(claim.receipt);
       claim.lease_until = lease_until;
+      mark_if_exhausted(claim);
     }
     args.push_back("JUSTID");
     lease_ms = lease.count();
@@ -370,6 +205,8 @@ struct RedisBroker::Impl {
   std::mutex pending_mutex;
   std::deque<Claim> pending;  // reclaimed by this consumer, not yet handed out
   std::atomic<std::int64_t> lease_ms;
+  std::mutex fence_mutex;
+  std::string fence;  // the scheduler's leader token; empty: enqueue unfenced
   std::atomic<bool> closed{false};
   std::atomic<std::uint64_t> given_up{0};
 };
@@ -378,14 +215,25 @@ RedisBroker::RedisBroker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RedisBroker::~RedisBroker() = default;
 
 Result<void> RedisBroker::enqueue(const Run& run) {
-  if (impl_->closed) return fail(ErrorCode::kUnavailable, "the broker is closed");
-  auto reply = impl_->run_command(
-      {"XADD", impl_->options.stream, "*", "task_id", std::to_string(run.task_id), "scheduled_at",
-       std::to_string(to_unix_ms(run.scheduled_at)), "attempt", std::to_string(run.attempt),
-       "manual", run.manual ? "1" : "0", "deliveries", "0"});
-  if (!reply) return tl::unexpected(reply.error());
-  if (is_error(reply->get())) {
-    return fail(ErrorCode::kInternal, "Redis broker error", "XADD: " + text_of(reply->get()));
+  Impl& s = *impl_;
+  if (s.closed) return fail(ErrorCode::kUnavailable, "the broker is closed");
+  std::string fence;
+  {
+    std::lock_guard lock(s.fence_mutex);
+    fence = s.fence;
+  }
+  auto added =
+      s.eval(kEnqueueScript,
+             {fence, std::to_string(run.task_id), std::to_string(to_unix_ms(run.scheduled_at)),
+              std::to_string(run.attempt), run.manual ? "1" : "0"},
+             {s.held_key(run.task_id), s.options.leader_key});
+  if (!added) return tl::unexpected(added.error());
+  if (*added == 0) {
+    return fail(ErrorCode::kConflict,
+                "a run of task " + std::to_string(run.task_id) + " is already queued or running");
+  }
+  if (*added < 0) {
+    return fail(ErrorCode::kUnavailable, "this scheduler no longer holds the leader lease");
   }
   return {};
 }
@@ -423,12 +271,11 @@ Result<std::vector<Claim>> RedisBroker::claim(std::size_t max, std::chrono::mill
                   "XREADGROUP: " + text_of(reply->get()));
     }
     for (const Entry& entry : read_entries(reply->get())) {
-      const std::int64_t deliveries = entry.prior_deliveries + 1;
-      if (!entry.run || deliveries > s.options.max_deliveries) {
-        s.give_up(entry, deliveries);
+      if (!entry.run) {
+        s.drop_unreadable(entry);
         continue;
       }
-      claims.push_back(s.make_claim(entry, deliveries, lease));
+      claims.push_back(s.make_claim(entry, entry.prior_deliveries + 1, lease));
     }
     if (!claims.empty()) {
       s.lease_ms = lease.count();
@@ -441,7 +288,10 @@ Result<std::vector<Claim>> RedisBroker::claim(std::size_t max, std::chrono::mill
 }
 
 Result<void> RedisBroker::complete(const Claim& claim) {
-  auto acked = impl_->eval(kCompleteScript, {impl_->options.group, claim.receipt});
+  auto acked = impl_->eval(
+      kCompleteScript,
+      {impl_->options.group, claim.receipt, std::to_string(to_unix_ms(claim.run.scheduled_at))},
+      {impl_->held_key(claim.run.task_id)});
   if (!acked) return tl::unexpected(acked.error());
   // Done by its first holder after all: do not hand it out again.
   impl_->forget_pending(claim.receipt);
@@ -462,7 +312,7 @@ Result<void> RedisBroker::release(const Claim& claim) {
   auto moved = impl_->eval(
       kReleaseScript, {impl_->options.group, claim.receipt, std::to_string(run.task_id),
                        std::to_string(to_unix_ms(run.scheduled_at)), std::to_string(run.attempt),
-                       run.manual ? "1" : "0", std::to_string(claim.deliveries)});
+                       run.manual ? "1" : "0", std::to_string(claim.deliveries - 1)});
   if (!moved) return tl::unexpected(moved.error());
   if (*moved == 0) {
     return fail(ErrorCode::kNotFound, "the claim on the run of task " +
@@ -521,18 +371,12 @@ Result<std::size_t> RedisBroker::reclaim_expired(TimePoint now) {
         times = p->element[0]->element[3]->integer;
       }
       const std::int64_t deliveries = entry.prior_deliveries + times;
-      if (!entry.run || deliveries > s.options.max_deliveries) {
-        // Inline give_up: the commands mutex is already held.
+      if (!entry.run) {
+        // Inline drop_unreadable: the commands mutex is already held.
         auto acked = s.commands.command(
             {"EVAL", kCompleteScript, "1", s.options.stream, s.options.group, entry.id});
         if (!acked) return tl::unexpected(acked.error());
-        s.given_up.fetch_add(1);
-        if (entry.run) {
-          s.log->error("run of task {} at {} delivered {} times; giving up", entry.run->task_id,
-                       format_rfc3339(entry.run->scheduled_at), deliveries);
-        } else {
-          s.log->error("redis broker: dropping unreadable stream entry {}", entry.id);
-        }
+        s.log->error("redis broker: dropping unreadable stream entry {}", entry.id);
         continue;
       }
       std::lock_guard pending_lock(s.pending_mutex);
@@ -547,6 +391,40 @@ Result<std::size_t> RedisBroker::reclaim_expired(TimePoint now) {
     }
   } while (cursor != "0-0" && !cursor.empty());
   return reclaimed;
+}
+
+Result<std::vector<TaskId>> RedisBroker::holding(const std::vector<TaskId>& tasks) {
+  constexpr std::size_t kBatch = 1000;
+  std::vector<TaskId> held;
+  for (std::size_t first = 0; first < tasks.size(); first += kBatch) {
+    const std::size_t last = std::min(tasks.size(), first + kBatch);
+    std::vector<std::string> args{"MGET"};
+    for (std::size_t i = first; i < last; ++i) args.push_back(impl_->held_key(tasks[i]));
+    auto reply = impl_->run_command(args);
+    if (!reply) return tl::unexpected(reply.error());
+    const redisReply* r = reply->get();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != last - first) {
+      return fail(ErrorCode::kInternal, "Redis broker error", "MGET: " + text_of(r));
+    }
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      if (r->element[i]->type != REDIS_REPLY_NIL) held.push_back(tasks[first + i]);
+    }
+  }
+  return held;
+}
+
+Result<void> RedisBroker::ping() {
+  auto reply = impl_->run_command({"PING"});
+  if (!reply) return tl::unexpected(reply.error());
+  if (is_error(reply->get())) {
+    return fail(ErrorCode::kUnavailable, "the broker (Redis) is not ready", text_of(reply->get()));
+  }
+  return {};
+}
+
+void RedisBroker::set_fencing_token(std::string token) {
+  std::lock_guard lock(impl_->fence_mutex);
+  impl_->fence = std::move(token);
 }
 
 std::size_t RedisBroker::depth() const {

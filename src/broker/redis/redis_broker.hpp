@@ -27,6 +27,8 @@ struct RedisBrokerOptions {
   // last runs claim() handed out (or extend() pushed), and this one until then. Every worker
   // of a deployment uses the same worker.lease, so one value is enough.
   std::chrono::milliseconds lease{30'000};
+  // Where the leading scheduler's fencing token lives (RedisCoordinator writes it).
+  std::string leader_key = "fetchd:scheduler:leader";
 };
 
 class RedisBroker final : public Broker {
@@ -39,6 +41,8 @@ class RedisBroker final : public Broker {
 
   // Every call answers kUnavailable while Redis is unreachable (the connection is retried with
   // a capped backoff) and after close().
+  // Also kConflict while a run of the task is held (a key per task beside the stream), and
+  // kUnavailable once a fencing token is set that is no longer the leader's.
   Result<void> enqueue(const Run& run) override;
   // Returns the runs reclaim_expired() took back first, then new ones (XREADGROUP, blocking in
   // short slices so that close() is honoured within ~100 ms).
@@ -51,11 +55,17 @@ class RedisBroker final : public Broker {
   Result<void> release(const Claim& claim) override;
   Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) override;
   Result<std::size_t> reclaim_expired(TimePoint now) override;
+  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override;
   // 0 while Redis is unreachable.
   std::size_t depth() const override;
+  Result<void> ping() override;
   void close() override;
 
-  // Runs dropped because they were delivered more than max_deliveries times.
+  // The leading scheduler's enqueues carry its lease's token: a scheduler that lost the lease
+  // (paused, partitioned) can no longer enqueue, even before it notices. Empty: unfenced.
+  void set_fencing_token(std::string token) override;
+
+  // Runs handed out as exhausted because they were delivered more than max_deliveries times.
   std::uint64_t given_up() const;
 
  private:

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -47,9 +48,20 @@ class RecordingBroker final : public Broker {
   Result<void> enqueue(const fetchd::Run& run) override {
     std::lock_guard lock(mu_);
     if (refuse_) return fail(ErrorCode::kUnavailable, "broker closed");
+    if (busy_.contains(run.task_id)) return fail(ErrorCode::kConflict, "a run is held");
     runs_.push_back(Enqueued{run, std::chrono::system_clock::now()});
     return {};
   }
+  // Every task asked about is held, except those forget() was told of.
+  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override {
+    std::lock_guard lock(mu_);
+    std::vector<TaskId> held;
+    for (TaskId id : tasks) {
+      if (!forgotten_.contains(id)) held.push_back(id);
+    }
+    return held;
+  }
+  Result<void> ping() override { return {}; }
   Result<std::vector<Claim>> claim(std::size_t, std::chrono::milliseconds,
                                    std::chrono::milliseconds) override {
     return std::vector<Claim>{};
@@ -68,6 +80,17 @@ class RecordingBroker final : public Broker {
     std::lock_guard lock(mu_);
     refuse_ = refuse;
   }
+  // The broker no longer holds a run of `id` (it finished unheard, or Redis lost it).
+  void forget(TaskId id) {
+    std::lock_guard lock(mu_);
+    forgotten_.insert(id);
+    busy_.erase(id);
+  }
+  // Enqueueing `id` answers kConflict (another process's run of it is held).
+  void hold_elsewhere(TaskId id) {
+    std::lock_guard lock(mu_);
+    busy_.insert(id);
+  }
   // The runs enqueued since the last take().
   std::vector<fetchd::Run> take() {
     std::lock_guard lock(mu_);
@@ -84,6 +107,8 @@ class RecordingBroker final : public Broker {
  private:
   mutable std::mutex mu_;
   bool refuse_ = false;
+  std::set<TaskId> forgotten_;
+  std::set<TaskId> busy_;
   std::vector<Enqueued> runs_;
 };
 

@@ -433,6 +433,89 @@ TEST_F(SchedulerTest, BrokerRefusalLeavesNothingInFlight) {
   EXPECT_TRUE(metrics_contain("fetchd_skipped_runs_total 0\n"));
 }
 
+TEST_F(SchedulerTest, BrokerRefusalBringsTheDueTimeBackAsACatchUpRun) {
+  const TaskId id = add_task(t0_, t0_ + days(1), 2);
+  broker_.refuse(true);
+  EXPECT_EQ(scheduler_->advance(t0_), 0u);
+  EXPECT_EQ(scheduler_->next_wakeup(), t0_);  // still due: nothing was lost
+  broker_.refuse(false);
+  EXPECT_EQ(scheduler_->advance(t0_ + seconds(3)), 1u);
+  auto runs = broker_.take();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], (fetchd::Run{id, t0_, 1, false}));    // the due time that was refused
+  EXPECT_EQ(scheduler_->next_wakeup(), t0_ + seconds(4));  // t0+2 s coalesced into it
+}
+
+TEST_F(SchedulerTest, ARunHeldByTheBrokerElsewhereCountsAsInFlight) {
+  const TaskId id = add_task(t0_, t0_ + days(1), 2);
+  broker_.hold_elsewhere(id);  // e.g. POST /tasks/{id}/run on an API process
+  EXPECT_EQ(scheduler_->advance(t0_), 0u);
+  EXPECT_EQ(scheduler_->in_flight(), 1u);
+  EXPECT_EQ(scheduler_->advance(t0_ + seconds(2)), 0u);  // skipped: the run is in flight
+  EXPECT_EQ(wait_for_jobs(id, 1).front().status, JobStatus::kSkipped);
+  // It finished but the event never came: the broker no longer holds it, so repair() re-reads
+  // the task from the store, whose next_run_at (t0) never moved: it runs again at once.
+  broker_.forget(id);
+  EXPECT_EQ(scheduler_->repair(t0_ + seconds(4)), 0u);  // in flight for less than 5 s
+  EXPECT_EQ(scheduler_->repair(t0_ + seconds(6)), 1u);
+  EXPECT_EQ(scheduler_->in_flight(), 0u);
+  EXPECT_EQ(scheduler_->advance(t0_ + seconds(6)), 1u);
+  auto runs = broker_.take();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].task_id, id);
+}
+
+TEST_F(SchedulerTest, RepairTakesWhatTheStoreRecordedForARunFinishedUnheard) {
+  const TaskId id = add_task(t0_, t0_ + days(1), 10);
+  EXPECT_EQ(scheduler_->advance(t0_), 1u);
+  auto runs = broker_.take();
+  ASSERT_EQ(runs.size(), 1u);
+  // Recorded by a worker elsewhere (next run t0+10 s); its run_finished event is lost.
+  clock_.set(t0_ + seconds(1));
+  must(store_->record_runs({[&] {
+    RunRecord record;
+    record.job.task_id = id;
+    record.job.attempt = 1;
+    record.job.scheduled_at = t0_;
+    record.job.status = JobStatus::kFailed;
+    record.job.error = "HTTP 503";
+    record.next_run_at = t0_ + seconds(2);  // a retry
+    return record;
+  }()}),
+       "record_runs");
+  // Still held: nothing to repair, whatever its age.
+  EXPECT_EQ(scheduler_->repair(t0_ + seconds(8)), 0u);
+  EXPECT_EQ(scheduler_->in_flight(), 1u);
+  broker_.forget(id);
+  EXPECT_EQ(scheduler_->repair(t0_ + seconds(8)), 1u);
+  EXPECT_EQ(scheduler_->in_flight(), 0u);
+  // The retry the store planned is overdue: one run, now.
+  EXPECT_EQ(scheduler_->advance(t0_ + seconds(8)), 1u);
+  runs = broker_.take();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].attempt, 2);  // consecutive_failures came from the store too
+}
+
+TEST_F(SchedulerTest, RunRequestedElsewhereIsInFlightHere) {
+  const TaskId id = add_task(t0_, t0_ + days(1), 60);
+  scheduler_->run_requested(id, t0_);
+  EXPECT_EQ(scheduler_->in_flight(), 1u);
+  EXPECT_EQ(scheduler_->advance(t0_), 0u);  // the manual run at t0 stands for the due time
+  EXPECT_EQ(scheduler_->next_wakeup(), t0_ + seconds(60));
+  EXPECT_TRUE(broker_.take().empty());
+}
+
+TEST_F(SchedulerTest, ResetForgetsEvenRunsInFlight) {
+  add_task(t0_, t0_ + days(1), 60);
+  EXPECT_EQ(scheduler_->advance(t0_), 1u);
+  scheduler_->reset();
+  EXPECT_EQ(scheduler_->size(), 0u);
+  EXPECT_EQ(scheduler_->in_flight(), 0u);
+  ASSERT_TRUE(scheduler_->load().has_value());
+  EXPECT_EQ(scheduler_->size(), 1u);
+  EXPECT_EQ(scheduler_->in_flight(), 0u);
+}
+
 TEST_F(SchedulerTest, LateAdvanceCoalescesInsteadOfFloodingSkips) {
   add_task(t0_, t0_ + days(1), 1);
   EXPECT_EQ(scheduler_->advance(t0_ + seconds(3600)), 1u);  // an hour late: one run

@@ -571,8 +571,9 @@ TEST_F(WorkerPoolTest, IdenticalPayloadIsStoredOnce) {
   fetcher.reply("http://feeds.test/same", ok_response(200, fixture("small.json")));
   const TimePoint due = clock.now();
   enqueue(task, 1, due);
-  enqueue(task, 1, due + 60s);
   make_pool().start();
+  ASSERT_TRUE(listener.wait_for(1));
+  enqueue(task, 1, due + 60s);  // the broker holds one run of a task at a time
   ASSERT_TRUE(listener.wait_for(2));
 
   auto jobs = jobs_of(task.id);  // newest first
@@ -657,7 +658,7 @@ TEST_F(WorkerPoolTest, StopReleasesUnfinishedClaimsToTheBroker) {
   ASSERT_EQ(claims->size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ((*claims)[i].run.task_id, ids[i]);
-    EXPECT_EQ((*claims)[i].deliveries, 2);
+    EXPECT_EQ((*claims)[i].deliveries, 1);  // released unrun: not a delivery
   }
   pool->stop(0ms);  // idempotent
 }
@@ -888,7 +889,11 @@ class CountingBroker final : public Broker {
   Result<std::size_t> reclaim_expired(TimePoint now) override {
     return inner_.reclaim_expired(now);
   }
+  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override {
+    return inner_.holding(tasks);
+  }
   std::size_t depth() const override { return inner_.depth(); }
+  Result<void> ping() override { return inner_.ping(); }
   void close() override { inner_.close(); }
 
   std::atomic<int> claims{0};
@@ -896,6 +901,61 @@ class CountingBroker final : public Broker {
  private:
   Broker& inner_;
 };
+
+// Flags every claim as exhausted, as the Redis broker does past broker_max_deliveries.
+class ExhaustingBroker final : public Broker {
+ public:
+  explicit ExhaustingBroker(Broker& inner) : inner_(inner) {}
+  Result<void> enqueue(const fetchd::Run& run) override { return inner_.enqueue(run); }
+  Result<std::vector<Claim>> claim(std::size_t max, Millis wait, Millis lease) override {
+    auto claims = inner_.claim(max, wait, lease);
+    if (claims) {
+      for (Claim& c : *claims) {
+        c.exhausted = true;
+        c.deliveries = 6;
+      }
+    }
+    return claims;
+  }
+  Result<void> complete(const Claim& claim) override { return inner_.complete(claim); }
+  Result<void> release(const Claim& claim) override { return inner_.release(claim); }
+  Result<void> extend(const Claim& claim, Millis lease) override {
+    return inner_.extend(claim, lease);
+  }
+  Result<std::size_t> reclaim_expired(TimePoint now) override {
+    return inner_.reclaim_expired(now);
+  }
+  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override {
+    return inner_.holding(tasks);
+  }
+  std::size_t depth() const override { return inner_.depth(); }
+  Result<void> ping() override { return inner_.ping(); }
+  void close() override { inner_.close(); }
+
+ private:
+  Broker& inner_;
+};
+
+TEST_F(WorkerPoolTest, AnExhaustedRunIsRecordedAsFailedWithoutFetching) {
+  Task task = add_task("doomed");
+  fetcher.reply("http://feeds.test/doomed", ok_response(200, fixture("small.json")));
+  ExhaustingBroker exhausting(broker);
+  WorkerPool workers(*store, exhausting, fetcher, *writer, listener, clock, metrics, log,
+                     options());
+  enqueue(task);
+  workers.start();
+  ASSERT_TRUE(listener.wait_for(1));
+  workers.stop(0ms);
+  EXPECT_TRUE(fetcher.requests().empty());
+  auto jobs = jobs_of(task.id);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].status, JobStatus::kFailed);
+  EXPECT_EQ(jobs[0].error,
+            "abandoned after 5 deliveries: each worker that took this run stopped "
+            "before finishing it");
+  EXPECT_EQ(listener.finished()[0].failures, 1);
+  EXPECT_EQ(broker.leased(), 0u);  // completed
+}
 
 TEST_F(WorkerPoolTest, AClosedBrokerIsNotPolledInATightLoop) {
   CountingBroker counting(broker);
