@@ -400,8 +400,9 @@ json paths(const std::vector<StaticAsset>& assets) {
   json p;
   p["/healthz"]["get"] = operation("healthz", "system", "Liveness: the process answers",
                                    {{"200", json_response("Up", "Health")}}, false, false);
-  p["/readyz"]["get"] = operation("readyz", "system", "Readiness: the store answers too",
-                                  {{"200", json_response("Ready", "Health")}}, false);
+  p["/readyz"]["get"] =
+      operation("readyz", "system", "Readiness: the store and the broker answer too",
+                {{"200", json_response("Ready", "Health")}}, false);
   p["/openapi.json"]["get"] = operation(
       "openapi", "docs", "This document",
       {{"200", {{"description", "OpenAPI 3.1"}, {"content", json_content({{"type", "object"}})}}}},

@@ -29,6 +29,35 @@ TEST_F(ApiTest, ReadyzFollowsTheStore) {
   EXPECT_EQ(call("GET", "/readyz").status, 200);
 }
 
+TEST_F(ApiTest, ReadyzFollowsTheBrokerToo) {
+  bool broker_up = true;
+  api_->add_readiness_check("broker", [&broker_up]() -> Result<void> {
+    if (broker_up) return {};
+    return fail(ErrorCode::kUnavailable, "the broker (Redis) is unreachable", "refused (test)");
+  });
+  EXPECT_EQ(call("GET", "/readyz").status, 200);
+  broker_up = false;
+  const Response r = call("GET", "/readyz");
+  EXPECT_TRUE(is_problem(r, 503));
+  EXPECT_EQ(body_of(r)["detail"], "the broker is unreachable");
+  EXPECT_NE(log_text().find("refused (test)"), std::string::npos) << log_text();
+  broker_up = true;
+  EXPECT_EQ(call("GET", "/readyz").status, 200);
+}
+
+TEST(SystemRoutesOnly, ServeHealthReadinessAndMetricsAndNothingElse) {
+  auto store = open_sqlite_store(":memory:");
+  ASSERT_TRUE(store && (*store)->migrate());
+  FakeClock clock;
+  Metrics metrics;
+  auth::AuthService auth(**store, clock, {});
+  RestApi api(**store, auth, clock, metrics, nullptr, nullptr, true, RestApi::Routes::kSystem);
+  std::vector<std::string> paths;
+  for (const auto& route : api.routes()) paths.push_back(route.method + " " + route.pattern);
+  std::sort(paths.begin(), paths.end());
+  EXPECT_EQ(paths, (std::vector<std::string>{"GET /healthz", "GET /metrics", "GET /readyz"}));
+}
+
 TEST_F(ApiTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
   EXPECT_TRUE(is_problem(call("GET", "/nope"), 404));
   EXPECT_TRUE(is_problem(call("GET", "/tasks/1/nope"), 404));
