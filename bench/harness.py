@@ -373,6 +373,8 @@ class Bench:
                 "--listen", f"127.0.0.1:{port}",
                 "--db", self.fetchd_db(name),
                 "--log-level", "warn",
+                # Benchmarks create far more tasks than one user may own by default.
+                "--limits-max-tasks-per-user", "0",
                 *extra_args,
             ]  # fmt: skip
 

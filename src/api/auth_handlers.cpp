@@ -60,7 +60,8 @@ void add_auth_routes(Router& router, const HandlerContext& context) {
       [&context](const Request& request, const RouteParams&) {
         auto credentials = read_credentials(request);
         if (!credentials) return context.error(request, credentials.error());
-        auto login = context.auth().login(credentials->username, credentials->password);
+        auto login = context.auth().login(credentials->username, credentials->password,
+                                          request.remote_address);
         if (!login) return context.error(request, login.error());
         return json_response(200, login_to_json(*login));
       },

@@ -16,6 +16,7 @@
 #include "api/http.hpp"
 #include "api/router.hpp"
 #include "auth/auth_service.hpp"
+#include "core/address_guard.hpp"
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "core/task.hpp"
@@ -30,6 +31,16 @@ namespace fetchd::api {
 // recurse that deep, and no task needs more.
 inline constexpr int kMaxJsonDepth = 64;
 
+// What the task routes enforce beyond the task rules (the limits.* and fetch.* options). The
+// defaults enforce nothing, for tests of other things; the app sets the configured values.
+struct ApiPolicy {
+  bool allow_private = true;     // fetch.allow_private: else a literal private URL is refused
+  std::vector<IpRange> allowed;  // fetch.allow_cidrs: literal addresses allowed anyway
+  std::int64_t max_tasks_per_user = 0;     // 0: no limit
+  std::int64_t min_interval_s = 1;         // task_interval at least this
+  std::uint64_t max_parameters_bytes = 0;  // serialised parameters at most this; 0: no limit
+};
+
 class HandlerContext {
  public:
   HandlerContext(Store& store, auth::AuthService& auth, const Clock& clock, Metrics& metrics,
@@ -42,6 +53,8 @@ class HandlerContext {
   spdlog::logger& log() const { return *log_; }
   // May be null (no scheduler in this process).
   TaskChangeListener* listener() const { return listener_; }
+  const ApiPolicy& policy() const { return policy_; }
+  void set_policy(ApiPolicy policy) { policy_ = std::move(policy); }
 
   // What /readyz checks beside the store (the broker): a name for the message, and the check.
   struct ReadinessCheck {
@@ -80,6 +93,7 @@ class HandlerContext {
   Metrics& metrics_;
   std::shared_ptr<spdlog::logger> log_;
   TaskChangeListener* listener_;
+  ApiPolicy policy_;
   std::vector<ReadinessCheck> readiness_;
 };
 

@@ -168,12 +168,37 @@ json schemas() {
                           {"maxLength", AccountLimits::kPasswordMaxBytes},
                           {"description", "the bounds count bytes (UTF-8)"}}}}}};
   s["User"] = {{"type", "object"},
-               {"required", {"id", "username", "role", "created_at"}},
+               {"required", {"id", "username", "role", "disabled", "created_at"}},
                {"properties",
                 {{"id", {{"type", "integer"}, {"format", "int64"}}},
                  {"username", {{"type", "string"}}},
                  {"role", {{"type", "string"}, {"enum", {"user", "admin"}}}},
+                 {"disabled", {{"type", "boolean"}}},
                  {"created_at", kDateTime}}}};
+  s["UserList"] = {
+      {"type", "object"},
+      {"required", {"items", "next_cursor"}},
+      {"properties",
+       {{"items", {{"type", "array"}, {"items", schema_ref("User")}}},
+        {"next_cursor",
+         nullable("string",
+                  {{"description", "pass as cursor for the next page; null at the end"}})}}}};
+  s["UserChange"] = {
+      {"type", "object"},
+      {"description", "At least one of the two."},
+      {"properties",
+       {{"role", {{"type", "string"}, {"enum", {"user", "admin"}}}},
+        {"disabled",
+         {{"type", "boolean"}, {"description", "true also revokes every token of the user"}}}}}};
+  s["PasswordChange"] = {{"type", "object"},
+                         {"required", {"current_password", "new_password"}},
+                         {"properties",
+                          {{"current_password", {{"type", "string"}, {"format", "password"}}},
+                           {"new_password",
+                            {{"type", "string"},
+                             {"format", "password"},
+                             {"minLength", AccountLimits::kPasswordMinBytes},
+                             {"maxLength", AccountLimits::kPasswordMaxBytes}}}}}};
   s["Token"] = {{"type", "object"},
                 {"required", {"access_token", "token_type", "expires_in"}},
                 {"properties",
@@ -368,7 +393,8 @@ json responses() {
       {"WWW-Authenticate", {{"schema", {{"type", "string"}, {"const", "Bearer"}}}}}};
   r["Forbidden"] = problem_response("Not allowed.");
   r["NotFound"] = problem_response("Absent, or another user's task (or job).");
-  r["Conflict"] = problem_response("The username is taken.");
+  r["Conflict"] = problem_response("The username is taken, or the change is not allowed now.");
+  r["Throttled"] = problem_response("Too many attempts or over a quota; see Retry-After.");
   r["TooLarge"] = problem_response("The body is over the server's limit (http.max_body_bytes).");
   r["Unprocessable"] = problem_response("Invalid values; `errors` lists each bad field.");
   r["Unavailable"] = problem_response("The store is unreachable; retry later.");
@@ -440,10 +466,15 @@ json paths(const std::vector<StaticAsset>& assets) {
   with_body(reg, "Credentials");
   p["/register"]["post"] = reg;
 
-  auto login = operation(
-      "login", "accounts", "Get a bearer token",
-      {{"200", json_response("A token", "Token")}, {"401", response_ref("Unauthorized")}}, false);
-  login["description"] = "401 \"invalid username or password\", whether or not the user exists.";
+  auto login = operation("login", "accounts", "Get a bearer token",
+                         {{"200", json_response("A token", "Token")},
+                          {"401", response_ref("Unauthorized")},
+                          {"429", response_ref("Throttled")}},
+                         false);
+  login["description"] =
+      "401 \"invalid username or password\", whether or not the user exists. 429 with "
+      "Retry-After after auth.login_max_failures failures within auth.login_window for the "
+      "username or from the client address.";
   with_body(login, "Credentials");
   p["/login"]["post"] = login;
 
@@ -451,6 +482,45 @@ json paths(const std::vector<StaticAsset>& assets) {
                                    {{"204", {{"description", "Revoked"}}}}, true);
   p["/me"]["get"] = operation("me", "accounts", "The caller's account",
                               {{"200", json_response("The user", "User")}}, true);
+  auto password = operation("changePassword", "accounts",
+                            "Change the caller's password; revokes their other tokens",
+                            {{"204", {{"description", "Changed"}}}}, true);
+  with_body(password, "PasswordChange");
+  p["/password"]["post"] = password;
+
+  const json forbidden = response_ref("Forbidden");
+  auto users = operation("listUsers", "users", "Every account, by id (admin only)",
+                         {{"200", json_response("A page", "UserList")},
+                          {"403", forbidden},
+                          {"422", response_ref("Unprocessable")}},
+                         true);
+  users["parameters"] = page_parameters();
+  p["/users"]["get"] = users;
+  const json user_id = {{"name", "user_id"},
+                        {"in", "path"},
+                        {"required", true},
+                        {"description", "Id of a user (a positive integer)."},
+                        {"schema", {{"type", "integer"}, {"format", "int64"}, {"minimum", 1}}}};
+  p["/users/{user_id}"]["parameters"] = json::array({user_id});
+  auto patch_user =
+      operation("updateUser", "users", "Change a user's role or disable them (admin only)",
+                {{"200", json_response("The user", "User")},
+                 {"403", forbidden},
+                 {"404", response_ref("NotFound")},
+                 {"409", response_ref("Conflict")}},
+                true);
+  patch_user["description"] = "409 when an admin would demote or disable themselves.";
+  with_body(patch_user, "UserChange");
+  p["/users/{user_id}"]["patch"] = patch_user;
+  auto delete_user =
+      operation("deleteUser", "users", "Delete a user with their tasks, jobs and data (admin only)",
+                {{"204", {{"description", "Deleted"}}},
+                 {"403", forbidden},
+                 {"404", response_ref("NotFound")},
+                 {"409", response_ref("Conflict")}},
+                true);
+  delete_user["description"] = "409 when an admin would delete themselves.";
+  p["/users/{user_id}"]["delete"] = delete_user;
 
   auto create = operation(
       "createTask", "tasks", "Create a task",
@@ -461,6 +531,11 @@ json paths(const std::vector<StaticAsset>& assets) {
          {"content", json_content(schema_ref("Task"))}}}},
       true);
   with_body(create, "TaskInput");
+  create["responses"]["429"] = response_ref("Throttled");
+  create["description"] =
+      "422 also for a URL at a literal private address (unless fetch.allow_private or "
+      "fetch.allow_cidrs allows it), an interval under limits.min_interval or parameters over "
+      "limits.max_parameters_bytes; 429 when the caller owns limits.max_tasks_per_user tasks.";
   p["/tasks"]["post"] = create;
 
   auto list = operation("listTasks", "tasks",

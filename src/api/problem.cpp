@@ -63,7 +63,11 @@ Response problem(const Error& error, std::string_view request_id) {
   // Internal errors never leak their text to the client; the log has it.
   std::string_view detail = status == 500 ? "internal error; the server log has the details"
                                           : std::string_view(error.message);
-  return make(status, detail, error.fields, request_id);
+  Response response = make(status, detail, error.fields, request_id);
+  if (error.retry_after_s) {
+    response.headers.emplace_back("Retry-After", std::to_string(*error.retry_after_s));
+  }
+  return response;
 }
 
 Response problem(int status, std::string_view detail, std::string_view request_id) {

@@ -132,6 +132,7 @@ nlohmann::json user_to_json(const User& user) {
   return {{"id", user.id},
           {"username", user.username},
           {"role", to_string(user.role)},
+          {"disabled", user.disabled},
           {"created_at", format_rfc3339(user.created_at)}};
 }
 

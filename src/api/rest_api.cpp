@@ -16,6 +16,7 @@ RestApi::RestApi(Store& store, auth::AuthService& auth, const Clock& clock, Metr
   add_docs_routes(router_, context_, serve_demo ? demo_assets() : std::vector<StaticAsset>{});
   if (serve_demo) add_demo_routes(router_);
   add_auth_routes(router_, context_);
+  add_user_routes(router_, context_);
   add_task_routes(router_, context_);
   add_job_routes(router_, context_);
 }

@@ -43,6 +43,9 @@ class RestApi final : public Handler {
 
   std::vector<RouteInfo> routes() const { return router_.routes(); }
 
+  // Before serving: the limits and guards of the task routes.
+  void set_policy(ApiPolicy policy) { context_.set_policy(std::move(policy)); }
+
   // /readyz also answers 503 while `check` fails ("the <component> is unreachable").
   void add_readiness_check(std::string component, std::function<Result<void>()> check) {
     context_.add_readiness_check({std::move(component), std::move(check)});

@@ -1,5 +1,6 @@
 // The route groups of the API, one file each: system (health, readiness, metrics), docs
-// (OpenAPI and Swagger UI), auth (register, login, logout, me), tasks (and their run, pause
+// (OpenAPI and Swagger UI), auth (register, login, logout, me), users (password, and the
+// admin's user management), tasks (and their run, pause
 // and resume) and jobs (a task's runs and data). RestApi adds them all to its router; the
 // handlers keep a reference to the context, which must outlive the router.
 #pragma once
@@ -19,6 +20,7 @@ void add_system_routes(Router& router, const HandlerContext& context);
 void add_docs_routes(Router& router, const HandlerContext& context,
                      const std::vector<StaticAsset>& extra_assets = {});
 void add_auth_routes(Router& router, const HandlerContext& context);
+void add_user_routes(Router& router, const HandlerContext& context);
 void add_task_routes(Router& router, const HandlerContext& context);
 void add_job_routes(Router& router, const HandlerContext& context);
 

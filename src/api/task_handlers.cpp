@@ -5,10 +5,12 @@
 // (next_run_from): every change persists the task's next_run_at, then is reported to the
 // TaskChangeListener.
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <cctype>
 #include "api/query.hpp"
 #include "api/representation.hpp"
 #include "api/routes.hpp"
@@ -56,8 +58,56 @@ int json_nesting_depth(std::string_view text) {
   return deepest;
 }
 
+// The host of an http(s) URL as written ("[::1]" unbracketed), or empty.
+std::string url_host(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  std::string_view rest = url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (rest.starts_with('[')) {
+    const auto close = rest.find(']');
+    return close == std::string_view::npos ? std::string() : std::string(rest.substr(1, close - 1));
+  }
+  return std::string(rest.substr(0, rest.find(':')));
+}
+
+// The ApiPolicy's checks of a valid spec: field errors naming the option that sets each limit.
+std::vector<FieldError> policy_violations(const ApiPolicy& policy, const TaskSpec& spec) {
+  std::vector<FieldError> fields;
+  if (!policy.allow_private) {
+    std::string host = url_host(spec.url);
+    std::transform(host.begin(), host.end(), host.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    // IP literals are judged now; a name is judged on the addresses it resolves to, when the
+    // run connects (they may change).
+    const bool literal_private = is_private_literal(host);
+    const bool allowed = std::any_of(policy.allowed.begin(), policy.allowed.end(),
+                                     [&](const IpRange& range) { return range.contains(host); });
+    if (literal_private && !allowed) {
+      fields.push_back({"url",
+                        "points at a loopback, private or link-local address, which tasks may "
+                        "not fetch (fetch.allow_private or fetch.allow_cidrs allows it)"});
+    }
+  }
+  if (spec.task_interval < policy.min_interval_s) {
+    fields.push_back({"task_interval", "must be at least " + std::to_string(policy.min_interval_s) +
+                                           " s (limits.min_interval)"});
+  }
+  if (policy.max_parameters_bytes > 0) {
+    const std::size_t size = spec.parameters.dump().size();
+    if (size > policy.max_parameters_bytes) {
+      fields.push_back({"parameters", "is " + std::to_string(size) + " bytes as JSON; at most " +
+                                          std::to_string(policy.max_parameters_bytes) +
+                                          " (limits.max_parameters_bytes)"});
+    }
+  }
+  return fields;
+}
+
 // The spec a body describes, parsed and validated; `base` for a partial update.
-Result<TaskSpec> read_spec(const Request& request, const TaskSpec* base) {
+Result<TaskSpec> read_spec(const HandlerContext& context, const Request& request,
+                           const TaskSpec* base) {
   auto body = HandlerContext::json_body(request);
   if (!body) return tl::unexpected(body.error());
   // `parameters` sent as a string escapes json_body's depth limit; serialising it again
@@ -71,8 +121,9 @@ Result<TaskSpec> read_spec(const Request& request, const TaskSpec* base) {
   }
   auto spec = task_spec_from_json(*body, base);
   if (!spec) return spec;
-  if (auto fields = validate_task_spec(*spec); !fields.empty())
-    return tl::unexpected(invalid("invalid task", std::move(fields)));
+  auto fields = validate_task_spec(*spec);
+  if (fields.empty()) fields = policy_violations(context.policy(), *spec);
+  if (!fields.empty()) return tl::unexpected(invalid("invalid task", std::move(fields)));
   return spec;
 }
 
@@ -133,8 +184,18 @@ void add_task_routes(Router& router, const HandlerContext& context) {
   router.add(
       "POST", "/tasks",
       context.with_user([&context](const Request& request, const RouteParams&, const User& user) {
-        auto spec = read_spec(request, nullptr);
+        auto spec = read_spec(context, request, nullptr);
         if (!spec) return context.error(request, spec.error());
+        if (const auto most = context.policy().max_tasks_per_user; most > 0) {
+          auto owned = context.store().count_tasks(user.id);
+          if (!owned) return context.error(request, owned.error());
+          if (*owned >= most) {
+            return context.error(request, ErrorCode::kThrottled,
+                                 "you have " + std::to_string(*owned) +
+                                     " tasks, the most allowed (limits.max_tasks_per_user); "
+                                     "delete some first");
+          }
+        }
         const TimePoint now = context.now();
         auto task = context.store().create_task(user.id, *spec, now);
         if (!task) return context.error(request, task.error());
@@ -182,7 +243,7 @@ void add_task_routes(Router& router, const HandlerContext& context) {
                                           const User& user) {
                auto task = visible_task(context, params, user);
                if (!task) return context.error(request, task.error());
-               auto spec = read_spec(request, &task->spec);
+               auto spec = read_spec(context, request, &task->spec);
                if (!spec) return context.error(request, spec.error());
                const TimePoint now = context.now();
                auto updated = context.store().update_task(task->id, *spec, now);

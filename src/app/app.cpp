@@ -18,6 +18,7 @@
 #include "broker/redis/redis_broker.hpp"
 #include "broker/redis/redis_coordinator.hpp"
 #include "config/options.hpp"
+#include "core/address_guard.hpp"
 #include "core/schedule.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -123,9 +124,20 @@ int serve(const Config& config, const ServeOptions& options, std::shared_ptr<spd
   } else if (options.api) {
     listener = &engine->task_listener();
   }
-  auth::AuthService auth(**store, clock, {config.auth_token_ttl, config.auth_open_registration});
+  auth::AuthSettings auth_settings{config.auth_token_ttl, config.auth_open_registration, {}};
+  auth_settings.login_throttle.max_failures = static_cast<int>(config.auth_login_max_failures);
+  auth_settings.login_throttle.window = config.auth_login_window;
+  auth::AuthService auth(**store, clock, auth_settings);
   api::RestApi api(**store, auth, clock, metrics, log, listener, options.api && config.demo,
                    options.api ? api::RestApi::Routes::kAll : api::RestApi::Routes::kSystem);
+  api::ApiPolicy policy;
+  policy.allow_private = config.fetch_allow_private;
+  policy.allowed = parse_ip_ranges(config.fetch_allow_cidrs).value();  // checked by the loader
+  policy.max_tasks_per_user = config.limits_max_tasks_per_user;
+  policy.min_interval_s =
+      std::chrono::duration_cast<std::chrono::seconds>(config.limits_min_interval).count();
+  policy.max_parameters_bytes = config.limits_max_parameters_bytes;
+  api.set_policy(std::move(policy));
   if (engine) {
     api.add_readiness_check("broker", [&engine] { return engine->ping(); });
   } else if (api_broker) {
@@ -202,7 +214,7 @@ int add_user(const Config& config, const std::string& name, const std::string& p
     return 1;
   }
   SystemClock clock;
-  auth::AuthService auth(**store, clock, {config.auth_token_ttl, true});
+  auth::AuthService auth(**store, clock, {config.auth_token_ttl, true, {}});
   auto user = auth.register_user(name, password, admin ? Role::kAdmin : Role::kUser, true);
   if (!user) {
     err << "fetchd: cannot add user " << name << ": " << user.error().message;
@@ -246,7 +258,7 @@ Result<User> seed_owner(Store& store, const Config& config, const std::string& n
                         std::ostream& out) {
   if (auto user = store.find_user_by_name(name)) return user;
   SystemClock clock;
-  auth::AuthService auth(store, clock, {config.auth_token_ttl, true});
+  auth::AuthService auth(store, clock, {config.auth_token_ttl, true, {}});
   const std::string password = auth::generate_token().token;
   auto user = auth.register_user(name, password, Role::kUser, true);
   if (user) out << "created user " << name << " with password " << password << "\n";

@@ -79,6 +79,7 @@ CurlFetcherOptions fetcher_options(const Config& config) {
   CurlFetcherOptions options;
   options.concurrency = config.fetch_concurrency;
   options.allow_private = config.fetch_allow_private;
+  options.allowed_ranges = parse_ip_ranges(config.fetch_allow_cidrs).value();  // loader checked
   return options;
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/login_throttle.hpp"
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "core/user.hpp"
@@ -19,6 +20,7 @@ namespace fetchd::auth {
 struct AuthSettings {
   std::chrono::seconds token_ttl{24 * 3600};
   bool open_registration = true;
+  ThrottleSettings login_throttle;
 };
 
 struct LoginResult {
@@ -54,8 +56,15 @@ class AuthService {
   Result<User> register_user(std::string_view username, std::string_view password,
                              Role role = Role::kUser, bool via_admin = false);
   // kUnauthenticated with the same message whether or not the user exists; a disabled user
-  // cannot log in.
-  Result<LoginResult> login(std::string_view username, std::string_view password);
+  // cannot log in. kThrottled (with retry_after_s) after too many failures for the username
+  // or from `address` (the client's IP; empty: not known), before the password is even checked.
+  Result<LoginResult> login(std::string_view username, std::string_view password,
+                            std::string_view address = {});
+  // POST /password: `current` must be the user's password; `replacement` follows the password
+  // rules (kInvalid, field new_password). Every token of the user but `keep_token` (the one of
+  // the request) is revoked.
+  Result<void> change_password(const User& user, std::string_view current,
+                               std::string_view replacement, std::string_view keep_token);
   // The user behind a bearer token: kUnauthenticated when unknown, expired or disabled.
   Result<User> authenticate(std::string_view token);
   Result<void> logout(std::string_view token);
@@ -64,6 +73,7 @@ class AuthService {
   Store& store_;
   const Clock& clock_;
   AuthSettings settings_;
+  LoginThrottle throttle_;
   // A real Argon2id hash of a throwaway password: login verifies against it when the user
   // does not exist, so that the answer takes as long as for a wrong password.
   std::string dummy_hash_;

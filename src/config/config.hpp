@@ -17,6 +17,8 @@ struct Config {
 
   std::chrono::seconds auth_token_ttl{24 * 3600};
   bool auth_open_registration = true;
+  std::int64_t auth_login_max_failures = 5;
+  std::chrono::milliseconds auth_login_window{15 * 60 * 1000};
 
   std::uint64_t http_max_body_bytes = 1024 * 1024;
   std::uint64_t http_max_header_bytes = 16 * 1024;
@@ -31,9 +33,14 @@ struct Config {
   std::chrono::milliseconds scheduler_lease_ttl{5'000};
 
   bool fetch_allow_private = false;
+  std::string fetch_allow_cidrs;  // validated by the loader: parse_ip_ranges accepts it
   std::size_t fetch_concurrency = 512;
   std::chrono::milliseconds fetch_default_timeout{30'000};
   std::uint64_t fetch_max_response_bytes = 10 * 1024 * 1024;
+
+  std::int64_t limits_max_tasks_per_user = 10'000;  // 0: no limit
+  std::chrono::milliseconds limits_min_interval{1000};
+  std::uint64_t limits_max_parameters_bytes = 64 * 1024;
 
   std::int64_t retention_jobs_per_task = 1000;
   std::chrono::milliseconds retention_max_age{30LL * 24 * 3600 * 1000};

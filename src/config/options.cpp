@@ -2,6 +2,8 @@
 // goes through, so that a flag, an environment variable and a TOML key accept the same text.
 #include "config/options.hpp"
 
+#include "core/address_guard.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -41,6 +43,11 @@ constexpr std::array kOptions = {
     OptionSpec{"auth.open_registration", OptionType::kBool, "true", 0, 0, "",
                "Let anyone create an account with POST /register. When false, only an admin "
                "(fetchd user add) creates users."},
+    OptionSpec{"auth.login_max_failures", OptionType::kInt, "5", 0, 1000, "",
+               "Failed logins within auth.login_window, for one username or from one address, "
+               "after which POST /login answers 429 (with Retry-After). 0: no limit."},
+    OptionSpec{"auth.login_window", OptionType::kDuration, "15m", kSecond, kDay, "",
+               "The window auth.login_max_failures counts failures in."},
     OptionSpec{"http.max_body_bytes", OptionType::kBytes, "1MiB", kKiB, kGiB, "",
                "Largest request body accepted; a bigger one is answered 413."},
     OptionSpec{"http.max_header_bytes", OptionType::kBytes, "16KiB", kKiB, kMiB, "",
@@ -67,6 +74,9 @@ constexpr std::array kOptions = {
     OptionSpec{"scheduler.lease_ttl", OptionType::kDuration, "5s", kSecond, kMinute, "",
                "With a Redis broker: how long the leading scheduler's lease lasts without "
                "renewal; a follower takes over within about this long after the leader dies."},
+    OptionSpec{"fetch.allow_cidrs", OptionType::kString, "", 0, 0, "",
+               "Comma-separated address ranges tasks may fetch although private, e.g. "
+               "10.20.0.0/16,fd00::/8 (finer than fetch.allow_private)."},
     OptionSpec{"fetch.concurrency", OptionType::kInt, "512", 1, 100'000, "",
                "Most fetches in flight at once in this process."},
     OptionSpec{"fetch.default_timeout", OptionType::kDuration, "30s", kSecond, kHour, "",
@@ -74,6 +84,12 @@ constexpr std::array kOptions = {
     OptionSpec{"fetch.max_response_bytes", OptionType::kBytes, "10MiB", kKiB, kGiB, "",
                "Largest response body (after decompression) a run accepts; a larger one fails "
                "the run."},
+    OptionSpec{"limits.max_tasks_per_user", OptionType::kInt, "10000", 0, 100'000'000, "",
+               "Most tasks one user may own; creating one more is answered 429. 0: no limit."},
+    OptionSpec{"limits.min_interval", OptionType::kDuration, "1s", kSecond, kDay, "",
+               "Shortest task_interval a task may have (422 below it)."},
+    OptionSpec{"limits.max_parameters_bytes", OptionType::kBytes, "64KiB", 256, 16 * kMiB, "",
+               "Largest `parameters` of a task, as JSON text (422 above it)."},
     OptionSpec{"retention.jobs_per_task", OptionType::kInt, "1000", 1, 100'000'000, "",
                "Jobs kept per task; the pruner deletes older ones (and data no job needs)."},
     OptionSpec{"retention.max_age", OptionType::kDuration, "30d", kMinute, 3650 * kDay, "",
@@ -131,6 +147,18 @@ bool assign(Config& c, std::string_view name, Value v) {
     c.broker_max_deliveries = std::get<std::int64_t>(v);
   } else if (name == "scheduler.lease_ttl") {
     c.scheduler_lease_ttl = ms();
+  } else if (name == "fetch.allow_cidrs") {
+    c.fetch_allow_cidrs = std::move(str());
+  } else if (name == "limits.max_tasks_per_user") {
+    c.limits_max_tasks_per_user = std::get<std::int64_t>(v);
+  } else if (name == "limits.min_interval") {
+    c.limits_min_interval = ms();
+  } else if (name == "limits.max_parameters_bytes") {
+    c.limits_max_parameters_bytes = std::get<std::uint64_t>(v);
+  } else if (name == "auth.login_max_failures") {
+    c.auth_login_max_failures = std::get<std::int64_t>(v);
+  } else if (name == "auth.login_window") {
+    c.auth_login_window = ms();
   } else if (name == "fetch.concurrency") {
     c.fetch_concurrency = static_cast<std::size_t>(std::get<std::int64_t>(v));
   } else if (name == "fetch.default_timeout") {
@@ -419,6 +447,9 @@ Result<void> set_option(Config& config, const OptionSpec& spec, std::string_view
       if (spec.name == "listen" && !parse_listen(raw)) return invalid(expected_text(spec));
       if (spec.name == "db" && !valid_db_url(raw)) return invalid(expected_text(spec));
       if (spec.name == "broker" && !valid_broker_url(raw)) return invalid(expected_text(spec));
+      if (spec.name == "fetch.allow_cidrs") {
+        if (auto ranges = parse_ip_ranges(raw); !ranges) return invalid(ranges.error().message);
+      }
       value = std::string(raw);
       break;
     case OptionType::kEnum:

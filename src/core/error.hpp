@@ -3,6 +3,8 @@
 // message for the log only.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,12 +38,13 @@ struct FieldError {
 
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
-  std::string message;             // public: safe to show the client
-  std::vector<FieldError> fields;  // with kInvalid
-  std::string internal;            // for the log only (SQL error text, errno...)
+  std::string message;                        // public: safe to show the client
+  std::vector<FieldError> fields;             // with kInvalid
+  std::string internal;                       // for the log only (SQL error text, errno...)
+  std::optional<std::int64_t> retry_after_s;  // with kThrottled: when to try again (seconds)
 
   static Error make(ErrorCode code, std::string message, std::string internal = {}) {
-    return Error{code, std::move(message), {}, std::move(internal)};
+    return Error{code, std::move(message), {}, std::move(internal), std::nullopt};
   }
 };
 

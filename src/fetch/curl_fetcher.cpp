@@ -20,7 +20,7 @@
 
 #include <spdlog/sinks/null_sink.h>
 
-#include "fetch/address_guard.hpp"
+#include "core/address_guard.hpp"
 
 namespace fetchd {
 
@@ -45,7 +45,7 @@ struct Pending {
 // What the guard needs from the options, shared read-only by all transfers.
 struct Guard {
   bool allow_private = false;
-  std::vector<std::string> allowed;
+  std::vector<IpRange> allowed;
 };
 
 // One transfer in flight; curl's callbacks get a pointer to it (it never moves).
@@ -109,10 +109,10 @@ curl_socket_t on_open_socket(void* user, curlsocktype /*purpose*/, curl_sockaddr
   auto* transfer = static_cast<Transfer*>(user);
   const auto* sa = &address->addr;
   if (!transfer->guard->allow_private && is_private_address(sa, address->addrlen)) {
-    std::string text = address_text(sa, address->addrlen);
     const auto& allowed = transfer->guard->allowed;
-    if (std::find(allowed.begin(), allowed.end(), text) == allowed.end()) {
-      transfer->blocked_address = std::move(text);
+    if (std::none_of(allowed.begin(), allowed.end(),
+                     [&](const IpRange& range) { return range.contains(sa, address->addrlen); })) {
+      transfer->blocked_address = address_text(sa, address->addrlen);
       return CURL_SOCKET_BAD;
     }
   }
@@ -265,7 +265,7 @@ class CurlFetcher final : public Fetcher {
       logger_ = std::make_shared<spdlog::logger>("fetch",
                                                  std::make_shared<spdlog::sinks::null_sink_mt>());
     guard_.allow_private = options_.allow_private;
-    guard_.allowed = options_.allowed_addresses;
+    guard_.allowed = options_.allowed_ranges;
     multi_ = curl_multi_init();
     if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
     const long limit = static_cast<long>(options_.concurrency);

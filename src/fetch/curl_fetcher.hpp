@@ -12,6 +12,7 @@
 
 #include <spdlog/logger.h>
 
+#include "core/address_guard.hpp"
 #include "fetch/fetcher.hpp"
 
 namespace fetchd {
@@ -23,8 +24,8 @@ struct CurlFetcherOptions {
   // Allows loopback, private, link-local… addresses (see address_guard.hpp); off by default
   // so that a task cannot reach the machine's or the LAN's services.
   bool allow_private = false;
-  // Exact IP addresses ("127.0.0.1", "::1") exempt from the guard while allow_private is off.
-  std::vector<std::string> allowed_addresses;
+  // Ranges exempt from the guard while allow_private is off (fetch.allow_cidrs).
+  std::vector<IpRange> allowed_ranges;
   long max_redirects = 5;
   // Limit on establishing a connection (TCP + TLS); unset: only the request's timeout applies.
   std::optional<std::chrono::milliseconds> connect_timeout;

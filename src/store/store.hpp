@@ -28,6 +28,11 @@ struct TokenRecord {
   TimePoint expires_at{};
 };
 
+struct UserQuery {
+  std::optional<UserId> after;  // keyset pagination: ids strictly greater than this
+  std::size_t limit = 100;
+};
+
 struct TaskQuery {
   std::optional<UserId> owner;  // nullopt: every user's tasks (admin)
   std::optional<TaskId> after;  // keyset pagination: ids strictly greater than this
@@ -106,6 +111,11 @@ class Store {
   virtual Result<void> set_password_hash(UserId id, const std::string& hash) = 0;  // kNotFound
   // Deletes the user with their tokens and tasks (and so the tasks' jobs and data). kNotFound.
   virtual Result<void> delete_user(UserId id) = 0;
+  // Ascending id; at most query.limit items (kInvalid when 0); next_after only when more exist.
+  virtual Result<Page<User>> list_users(const UserQuery& query) = 0;
+  // Sets the role and/or the disabled flag (nullopt: unchanged). kNotFound.
+  virtual Result<User> update_user(UserId id, std::optional<Role> role,
+                                   std::optional<bool> disabled) = 0;
 
   // Tokens. find_token_user: the user of an unexpired token, else kNotFound.
   // create_token: kConflict when the hash exists, kNotFound when the user does not.

@@ -403,6 +403,44 @@ TYPED_TEST(StoreContract, DeletedTokenNoLongerResolves) {
   EXPECT_EQ(outcome(this->store().delete_token("never-existed")), "ok");
 }
 
+TYPED_TEST(StoreContract, UsersAreListedByIdInPages) {
+  std::vector<UserId> ids;
+  for (const char* name : {"u1", "u2", "u3", "u4", "u5"}) ids.push_back(this->add_user(name).id);
+  UserQuery query;
+  query.limit = 2;
+  std::vector<UserId> seen;
+  for (int page_no = 0; page_no < 10; ++page_no) {
+    auto page = must(this->store().list_users(query), "list_users");
+    for (const User& user : page.items) seen.push_back(user.id);
+    if (!page.next_after) break;
+    EXPECT_EQ(page.items.size(), 2u);
+    query.after = page.next_after;
+  }
+  EXPECT_EQ(seen, ids);
+  query.limit = 0;
+  auto bad = this->store().list_users(query);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalid);
+}
+
+TYPED_TEST(StoreContract, UpdateUserChangesOnlyWhatIsGiven) {
+  const auto alice = this->add_user("alice");
+  auto admin = must(this->store().update_user(alice.id, Role::kAdmin, std::nullopt), "update");
+  EXPECT_EQ(admin.role, Role::kAdmin);
+  EXPECT_FALSE(admin.disabled);
+  auto disabled = must(this->store().update_user(alice.id, std::nullopt, true), "update");
+  EXPECT_EQ(disabled.role, Role::kAdmin);
+  EXPECT_TRUE(disabled.disabled);
+  auto both = must(this->store().update_user(alice.id, Role::kUser, false), "update");
+  EXPECT_EQ(both.role, Role::kUser);
+  EXPECT_FALSE(both.disabled);
+  EXPECT_EQ(must(this->store().get_user(alice.id), "get_user").role, Role::kUser);
+  EXPECT_EQ(both.username, "alice");
+  auto missing = this->store().update_user(alice.id + 100, Role::kAdmin, std::nullopt);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
 TYPED_TEST(StoreContract, DeleteUserTokensCanKeepOne) {
   const auto alice = this->add_user("alice");
   const auto bob = this->add_user("bob");

@@ -6,7 +6,7 @@ import pytest
 from conftest import (DEFAULT_PASSWORD, RFC3339_MS_UTC, assert_problem,
                       error_fields, login, register, register_and_login, run_cli, unique_name)
 
-USER_KEYS = {"id", "username", "role", "created_at"}
+USER_KEYS = {"id", "username", "role", "disabled", "created_at"}
 
 
 def test_register_returns_the_user(server):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import (Fetchd, assert_problem, engine_task, finished_jobs, first_run,
-                      fixture_bytes, fixture_json, free_port, list_jobs, now_ms, parse_ms,
+                      fixture_bytes, fixture_json, free_port, iso_ms, list_jobs, now_ms, parse_ms,
                       register_and_login, task_status, wait_for_jobs)
 
 # Timeouts are honoured within 10% (issue 3), plus a little for the sanitizer build's start.
@@ -403,9 +403,17 @@ def test_default_timeout_applies_when_max_execution_time_is_0(fixture_server, li
 def test_private_addresses_are_refused_without_allow_private(fixture_server, fetchd_factory):
     srv = fetchd_factory()  # no --fetch-allow-private
     account = register_and_login(srv)
-    task, job = first_run(account, fixture_server.url("/json/small.json"))
+    # A literal private address is refused when the task is created...
+    body = {"name": "private", "url": fixture_server.url("/json/small.json"),
+            "start_time": iso_ms(now_ms() + 1000), "end_time": iso_ms(now_ms() + 60_000),
+            "task_interval": 60}
+    r = account.server.post("/tasks", token=account.token, json=body)
+    assert r.status_code == 422 and "fetch.allow_private" in r.text, r.text
+    # ...a name is judged on the address it resolves to, when the run connects.
+    url = fixture_server.url("/json/small.json").replace("127.0.0.1", "localhost")
+    task, job = first_run(account, url)
     assert_failed(job)
     assert job["http_status"] is None, job
-    assert "address 127.0.0.1 is private; set fetch.allow_private to allow it" in job["error"], \
-        job["error"]
+    assert re.search(r"address (127\.0\.0\.1|::1) is private; set fetch.allow_private to allow "
+                     r"it", job["error"]), job["error"]
     srv.stop()

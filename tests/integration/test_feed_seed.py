@@ -32,7 +32,7 @@ def jobs_of(db_path, task_id):
 def tasks_due_soon(fetchd_factory, make):
     """A server creates tasks (via `make(account, start)`) due 3 s from now, then stops, so
     that only `fetchd feed` runs them. Returns (server, tasks, start)."""
-    srv = fetchd_factory()
+    srv = fetchd_factory(args=ENGINE_ARGS)  # the tasks fetch the loopback fixture server
     account = register_and_login(srv)
     start = now_ms() + 3000
     tasks = make(account, start)

@@ -29,6 +29,13 @@ class ForwardingStore : public Store {
     return inner_->set_password_hash(id, hash);
   }
   Result<void> delete_user(UserId id) override { return inner_->delete_user(id); }
+  Result<Page<User>> list_users(const UserQuery& query) override {
+    return inner_->list_users(query);
+  }
+  Result<User> update_user(UserId id, std::optional<Role> role,
+                           std::optional<bool> disabled) override {
+    return inner_->update_user(id, role, disabled);
+  }
   Result<void> create_token(const TokenRecord& token) override {
     return inner_->create_token(token);
   }

@@ -292,6 +292,35 @@ class PostgresStore final : public Store {
                       kUserNotFound, user_from_row);
   }
 
+  Result<Page<User>> list_users(const UserQuery& user_query) override {
+    if (user_query.limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
+    const auto fetch = static_cast<std::int64_t>(std::min(user_query.limit, kMaxLimit)) + 1;
+    const std::int64_t after = user_query.after.value_or(std::numeric_limits<std::int64_t>::min());
+    return run([&](Connection& conn) -> Result<Page<User>> {
+      auto rows =
+          conn.exec("SELECT " FETCHD_USER_COLUMNS " FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+                    params(after, fetch));
+      if (!rows) return propagate(rows);
+      Page<User> page;
+      if (auto done = collect_rows(*rows, page.items, user_from_row); !done) return propagate(done);
+      if (page.items.size() > user_query.limit) {
+        page.items.pop_back();
+        page.next_after = page.items.back().id;
+      }
+      return page;
+    });
+  }
+
+  Result<User> update_user(UserId id, std::optional<Role> role,
+                           std::optional<bool> disabled) override {
+    std::optional<std::string> role_text;
+    if (role) role_text = std::string(to_string(*role));
+    return select_one(
+        "UPDATE users SET role = coalesce($1, role), disabled = coalesce($2::boolean, disabled) "
+        "WHERE id = $3 RETURNING " FETCHD_USER_COLUMNS,
+        params(role_text, disabled, id), kUserNotFound, user_from_row);
+  }
+
   Result<void> set_password_hash(UserId id, const std::string& hash) override {
     return change_one("UPDATE users SET password_hash = $1 WHERE id = $2", params(hash, id),
                       kUserNotFound);

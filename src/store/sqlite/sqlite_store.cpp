@@ -356,6 +356,48 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<Page<User>> list_users(const UserQuery& user_query) override {
+    if (user_query.limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
+    const auto fetch = static_cast<std::int64_t>(std::min(user_query.limit, kMaxLimit)) + 1;
+    const std::int64_t after = user_query.after.value_or(std::numeric_limits<std::int64_t>::min());
+    return read([&](Connection& conn) -> Result<Page<User>> {
+      auto query =
+          conn.query("SELECT " FETCHD_USER_COLUMNS " FROM users WHERE id > ? ORDER BY id LIMIT ?");
+      if (!query) return propagate(query);
+      query->bind(after, fetch);
+      Page<User> page;
+      for (;;) {
+        auto row = query->step();
+        if (!row) return propagate(row);
+        if (!*row) break;
+        auto user = user_from_row(*query);
+        if (!user) return propagate(user);
+        page.items.push_back(std::move(*user));
+      }
+      if (page.items.size() > user_query.limit) {
+        page.items.pop_back();
+        page.next_after = page.items.back().id;
+      }
+      return page;
+    });
+  }
+
+  Result<User> update_user(UserId id, std::optional<Role> role,
+                           std::optional<bool> disabled) override {
+    std::optional<std::string> role_text;
+    if (role) role_text = std::string(to_string(*role));
+    std::optional<std::int64_t> disabled_flag;
+    if (disabled) disabled_flag = *disabled ? 1 : 0;
+    return write([&](Connection& conn) -> Result<User> {
+      auto query = conn.query(
+          "UPDATE users SET role = coalesce(?, role), disabled = coalesce(?, disabled) "
+          "WHERE id = ? RETURNING " FETCHD_USER_COLUMNS);
+      if (!query) return propagate(query);
+      query->bind(role_text, disabled_flag, id);
+      return single_row(*query, kUserNotFound, user_from_row);
+    });
+  }
+
   Result<void> create_token(const TokenRecord& token) override {
     return write([&](Connection& conn) -> Result<void> {
       auto query = conn.query(

@@ -16,7 +16,7 @@ TEST_F(ApiTest, RegisterLoginMeLogout) {
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(r.content_type, "application/json");
   const json user = body_of(r);
-  EXPECT_EQ(std::set<std::string>({"id", "username", "role", "created_at"}), [&] {
+  EXPECT_EQ(std::set<std::string>({"id", "username", "role", "disabled", "created_at"}), [&] {
     std::set<std::string> keys;
     for (const auto& [k, v] : user.items()) keys.insert(k);
     return keys;
@@ -93,7 +93,8 @@ TEST_F(ApiTest, RegisterMalformedBodyIs400) {
 }
 
 TEST_F(ApiTest, RegisterIsForbiddenWhenRegistrationIsClosed) {
-  build(auth::AuthSettings{.token_ttl = std::chrono::seconds(60), .open_registration = false});
+  build(auth::AuthSettings{
+      .token_ttl = std::chrono::seconds(60), .open_registration = false, .login_throttle = {}});
   EXPECT_TRUE(is_problem(call("POST", "/register", credentials("dave", "password1")), 403));
   // Login of an existing account still works, with the configured lifetime.
   ASSERT_TRUE(auth_->register_user("erin", "password1", Role::kUser, /*via_admin=*/true));

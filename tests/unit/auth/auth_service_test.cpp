@@ -88,6 +88,10 @@ class FakeStore final : public Store {
   Result<std::int64_t> count_tasks(std::optional<UserId>) override { return no(); }
   Result<std::int64_t> count_suspended_tasks() override { return no(); }
   Result<void> delete_user(UserId) override { return no(); }
+  Result<Page<User>> list_users(const UserQuery&) override { return no(); }
+  Result<User> update_user(UserId, std::optional<Role>, std::optional<bool>) override {
+    return no();
+  }
   Result<void> set_next_run(TaskId, std::optional<TimePoint>) override { return no(); }
   Result<Page<ScheduleEntry>> load_schedule(std::optional<TaskId>, std::size_t) override {
     return no();
@@ -149,7 +153,7 @@ class AuthFlows : public ::testing::TestWithParam<const char*> {
   }
 
   FakeClock clock_;
-  AuthSettings settings_{std::chrono::seconds(3600), true};
+  AuthSettings settings_{std::chrono::seconds(3600), true, {}};
   std::unique_ptr<Store> store_;
   std::unique_ptr<AuthService> service_;
 };
@@ -202,7 +206,7 @@ TEST_P(AuthFlows, TokenValidUntilJustBeforeExpiry) {
 }
 
 TEST_P(AuthFlows, TtlComesFromSettings) {
-  reconfigure({std::chrono::seconds(60), true});
+  reconfigure({std::chrono::seconds(60), true, {}});
   ASSERT_TRUE(service_->register_user("alice", "password123"));
   auto login = service_->login("alice", "password123");
   ASSERT_TRUE(login.has_value());
@@ -287,7 +291,7 @@ TEST_P(AuthFlows, OnlyPasswordInvalid) {
 }
 
 TEST_P(AuthFlows, ClosedRegistrationForbiddenUnlessViaAdmin) {
-  reconfigure({std::chrono::seconds(3600), false});
+  reconfigure({std::chrono::seconds(3600), false, {}});
   auto r = service_->register_user("alice", "password123");
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kForbidden);
@@ -304,6 +308,83 @@ TEST_P(AuthFlows, AdminRoleOnlyViaAdmin) {
   auto r = service_->register_user("root", "password123", Role::kAdmin, false);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::kForbidden);
+}
+
+TEST_P(AuthFlows, FiveFailuresForAUsernameThrottleItsLoginsForTheWindow) {
+  ASSERT_TRUE(service_->register_user("alice", "password123"));
+  for (int i = 0; i < 5; ++i) {
+    auto wrong = service_->login("alice", "wrong-password", "10.0.0." + std::to_string(i));
+    ASSERT_FALSE(wrong.has_value());
+    EXPECT_EQ(wrong.error().code, ErrorCode::kUnauthenticated) << i;
+  }
+  // Even the right password, from an address never seen, waits: the username is throttled.
+  clock_.advance(60s);
+  auto throttled = service_->login("alice", "password123", "10.9.9.9");
+  ASSERT_FALSE(throttled.has_value());
+  EXPECT_EQ(throttled.error().code, ErrorCode::kThrottled);
+  ASSERT_TRUE(throttled.error().retry_after_s.has_value());
+  EXPECT_EQ(*throttled.error().retry_after_s, 15 * 60 - 60);
+  EXPECT_NE(throttled.error().message.find("try again in 840 s"), std::string::npos);
+  // Another user is not concerned.
+  ASSERT_TRUE(service_->register_user("bob", "password123"));
+  EXPECT_TRUE(service_->login("bob", "password123", "10.9.9.9").has_value());
+  // Once the first failure leaves the window, one more try is allowed; it succeeds and clears.
+  clock_.advance(14min);
+  EXPECT_TRUE(service_->login("alice", "password123", "10.9.9.9").has_value());
+  EXPECT_TRUE(service_->login("alice", "password123", "10.9.9.9").has_value());
+}
+
+TEST_P(AuthFlows, FiveFailuresFromOneAddressThrottleIt) {
+  for (int i = 0; i < 5; ++i) {
+    auto wrong = service_->login("user" + std::to_string(i), "whatever-pass", "192.0.2.7");
+    ASSERT_FALSE(wrong.has_value());
+    EXPECT_EQ(wrong.error().code, ErrorCode::kUnauthenticated) << i;
+  }
+  ASSERT_TRUE(service_->register_user("carol", "password123"));
+  auto throttled = service_->login("carol", "password123", "192.0.2.7");
+  ASSERT_FALSE(throttled.has_value());
+  EXPECT_EQ(throttled.error().code, ErrorCode::kThrottled);
+  EXPECT_TRUE(service_->login("carol", "password123", "192.0.2.8").has_value());
+}
+
+TEST_P(AuthFlows, ThrottlingCanBeTurnedOff) {
+  AuthSettings settings = settings_;
+  settings.login_throttle.max_failures = 0;
+  reconfigure(settings);
+  ASSERT_TRUE(service_->register_user("alice", "password123"));
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(service_->login("alice", "nope-nope", "192.0.2.1").error().code,
+              ErrorCode::kUnauthenticated);
+  }
+  EXPECT_TRUE(service_->login("alice", "password123", "192.0.2.1").has_value());
+}
+
+TEST_P(AuthFlows, ChangePasswordChecksTheOldOneAndRevokesOtherTokens) {
+  if (std::string(GetParam()) != "sqlite") GTEST_SKIP() << "needs token revocation";
+  auto alice = service_->register_user("alice", "password123");
+  ASSERT_TRUE(alice.has_value());
+  auto kept = service_->login("alice", "password123");
+  auto other = service_->login("alice", "password123");
+  ASSERT_TRUE(kept && other);
+
+  auto wrong =
+      service_->change_password(*alice, "not-it-at-all", "new-password-1", kept->access_token);
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code, ErrorCode::kInvalid);
+  ASSERT_EQ(wrong.error().fields.size(), 1u);
+  EXPECT_EQ(wrong.error().fields[0].field, "current_password");
+  auto weak = service_->change_password(*alice, "password123", "short", kept->access_token);
+  ASSERT_FALSE(weak.has_value());
+  ASSERT_FALSE(weak.error().fields.empty());
+  EXPECT_EQ(weak.error().fields[0].field, "new_password");
+  EXPECT_TRUE(service_->authenticate(other->access_token).has_value());  // nothing changed
+
+  ASSERT_TRUE(
+      service_->change_password(*alice, "password123", "new-password-1", kept->access_token));
+  EXPECT_TRUE(service_->authenticate(kept->access_token).has_value());
+  EXPECT_FALSE(service_->authenticate(other->access_token).has_value());
+  EXPECT_FALSE(service_->login("alice", "password123").has_value());
+  EXPECT_TRUE(service_->login("alice", "new-password-1").has_value());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AuthFlows, ::testing::Values("fake", "sqlite"),

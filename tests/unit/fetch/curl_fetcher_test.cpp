@@ -470,7 +470,7 @@ TEST_F(CurlFetcherTest, GuardChecksEveryRedirect) {
   // 127.0.0.1 is exempted, so the first hop reaches the fixture server; its redirect to
   // another loopback address must be refused.
   CurlFetcherOptions options;
-  options.allowed_addresses = {"127.0.0.1"};
+  options.allowed_ranges = {*IpRange::parse("127.0.0.1")};
   auto fetcher = make(options);
   auto result = fetch(*fetcher, get(url("/json/small.json")));
   ASSERT_TRUE(result.has_value()) << result.error().message;

@@ -1,6 +1,6 @@
 // The address guard's ranges, both sides of each boundary, in every IPv6 spelling of an IPv4
 // address that could be used to get around it.
-#include "fetch/address_guard.hpp"
+#include "core/address_guard.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -88,6 +88,66 @@ TEST(AddressGuard, SockaddrForms) {
   EXPECT_TRUE(is_private_address(reinterpret_cast<const sockaddr*>(&v6), 8));
   EXPECT_TRUE(is_private_address(nullptr, 0));
   EXPECT_EQ(address_text(&unix_address, sizeof unix_address), "?");
+}
+
+TEST(PrivateLiteral, JudgesEverySpellingOfAnAddressButNoName) {
+  for (const char* host : {"127.0.0.1", "::1", "10.1.2.3", "2130706433", "127.1", "0x7f.0.0.1",
+                           "017700000001", "::ffff:192.168.0.1", "169.254.169.254"}) {
+    EXPECT_TRUE(is_private_literal(host)) << host;
+  }
+  for (const char* host : {"93.184.216.34", "2606:2800:220:1::", "localhost", "example.com", "",
+                           "1.2.3.4.5", "0x1g"}) {
+    EXPECT_FALSE(is_private_literal(host)) << host;
+  }
+}
+
+TEST(IpRange, ParsesAddressesAndCidrsAndRefusesTypos) {
+  for (const char* good : {"10.0.0.0/8", "127.0.0.1", "0.0.0.0/0", "fd00::/8", "::1", "::/0",
+                           " 192.168.1.0/24 ", "2001:db8::/32"}) {
+    EXPECT_TRUE(IpRange::parse(good).has_value()) << good;
+  }
+  for (const char* bad : {"", "10.0.0.0/33", "::/129", "10.0.0.1/8", "10.0.0.0/", "10.0.0.0/a",
+                          "example.com", "10.0.0/8", "fd00::1/8", "1.2.3.4/-1", "1.2.3.4/0008"}) {
+    EXPECT_FALSE(IpRange::parse(bad).has_value()) << bad;
+  }
+}
+
+TEST(IpRange, ContainsBothSpellingsOfAnIpv4Address) {
+  const auto lan = *IpRange::parse("10.20.0.0/16");
+  EXPECT_TRUE(lan.contains("10.20.0.1"));
+  EXPECT_TRUE(lan.contains("10.20.255.255"));
+  EXPECT_TRUE(lan.contains("::ffff:10.20.3.4"));
+  EXPECT_FALSE(lan.contains("10.21.0.1"));
+  EXPECT_FALSE(lan.contains("10.19.255.255"));
+  EXPECT_FALSE(lan.contains("not an ip"));
+  const auto odd = *IpRange::parse("172.16.0.0/12");
+  EXPECT_TRUE(odd.contains("172.31.255.255"));
+  EXPECT_FALSE(odd.contains("172.32.0.0"));
+  const auto v6 = *IpRange::parse("fd00::/8");
+  EXPECT_TRUE(v6.contains("fd12:3456::1"));
+  EXPECT_FALSE(v6.contains("fe80::1"));
+  const auto one = *IpRange::parse("127.0.0.1");
+  EXPECT_TRUE(one.contains("127.0.0.1"));
+  EXPECT_FALSE(one.contains("127.0.0.2"));
+
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  inet_pton(AF_INET, "10.20.7.7", &in.sin_addr);
+  EXPECT_TRUE(lan.contains(reinterpret_cast<const sockaddr*>(&in), sizeof in));
+  inet_pton(AF_INET, "10.30.7.7", &in.sin_addr);
+  EXPECT_FALSE(lan.contains(reinterpret_cast<const sockaddr*>(&in), sizeof in));
+}
+
+TEST(IpRange, ListsAreCommaSeparatedAndNameTheBadEntry) {
+  auto ranges = parse_ip_ranges("10.0.0.0/8, fd00::/8,127.0.0.1");
+  ASSERT_TRUE(ranges.has_value());
+  ASSERT_EQ(ranges->size(), 3u);
+  EXPECT_EQ((*ranges)[1].text(), "fd00::/8");
+  EXPECT_TRUE(parse_ip_ranges("").value().empty());
+  EXPECT_TRUE(parse_ip_ranges("  ").value().empty());
+  auto bad = parse_ip_ranges("10.0.0.0/8, intranet");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("\"intranet\""), std::string::npos);
 }
 
 }  // namespace
