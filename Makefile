@@ -1,5 +1,5 @@
 # Thin wrapper over CMake presets. `make run` and `make test` are the README's contract.
-.PHONY: all deps build build-asan run test bench format docs coverage clean
+.PHONY: all deps build build-asan run test bench format docs package coverage clean
 
 JOBS ?= $(shell nproc)
 ARGS ?=
@@ -33,11 +33,21 @@ bench: build
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
-# Regenerates the docs derived from the option table (tests check they are current).
+# Regenerates the docs derived from the option table, the command line and /openapi.json
+# (tests check they are current): the example config, the README's table, the man page and
+# the Insomnia and Postman collections in clients/.
 docs: build
 	@./build/fetchd config example > fetchd.example.toml
 	@./build/fetchd config table > build/config-table.md
 	@scripts/replace-between.py README.md '<!-- config-table:begin -->' '<!-- config-table:end -->' build/config-table.md
+	@./build/fetchd config man > docs/fetchd.1
+	@scripts/gen_collections.py --binary build/fetchd --out clients
+
+# The Debian package (CPack, DEB generator): build/fetchd_<version>_<arch>.deb, its Depends
+# computed by dpkg-shlibdeps. Install it with `apt install ./build/fetchd_*.deb`.
+package: build
+	@cd build && cpack -G DEB
+	@ls build/fetchd_*.deb
 
 coverage: deps
 	@cmake --preset coverage >/dev/null

@@ -138,6 +138,16 @@ int main(int argc, char** argv) {
       config_cmd->add_subcommand("example", "A commented TOML file of every option.");
   auto* config_table =
       config_cmd->add_subcommand("table", "The README's configuration table (Markdown).");
+  auto* config_man =
+      config_cmd->add_subcommand("man", "The manual page fetchd(1) (roff; docs/fetchd.1).");
+
+  auto* completion = cli.add_subcommand(
+      "completion", "Print a shell completion script (source it, or install it; see fetchd(1)).");
+  completion->require_subcommand(1);
+  auto* completion_bash = completion->add_subcommand(
+      "bash", "For bash: /usr/share/bash-completion/completions/fetchd.");
+  auto* completion_zsh =
+      completion->add_subcommand("zsh", "For zsh: _fetchd in a directory of $fpath.");
 
   try {
     cli.parse(argc, argv);
@@ -153,6 +163,19 @@ int main(int argc, char** argv) {
   }
   if (config_table->parsed()) {
     std::cout << fetchd::markdown_table();
+    return 0;
+  }
+  // Generated from `cli` itself, so that they list every subcommand and flag defined above.
+  if (config_man->parsed()) {
+    std::cout << fetchd::man_page(cli);
+    return 0;
+  }
+  if (completion_bash->parsed()) {
+    std::cout << fetchd::bash_completion(cli);
+    return 0;
+  }
+  if (completion_zsh->parsed()) {
+    std::cout << fetchd::zsh_completion(cli);
     return 0;
   }
 
