@@ -120,7 +120,11 @@ std::optional<TimePoint> parse_rfc3339(std::string_view text) {
   if (!date.ok()) return std::nullopt;
 
   const auto local = sys_days(date) + hours(h) + minutes(mi) + seconds(s) + Millis(ms);
-  return TimePoint(local - offset);
+  const TimePoint instant(local - offset);
+  // An offset can carry 9999-12-31T23:59-05:30 past the last writable instant (found by the
+  // rfc3339 fuzz target): refuse it, so that every parsed time formats and parses back.
+  if (instant < kFirstWritable || instant > kLastWritable) return std::nullopt;
+  return instant;
 }
 
 std::string format_rfc3339(TimePoint t) {
