@@ -131,6 +131,9 @@ class Store {
   // create_task: kNotFound when the owner does not exist.
   virtual Result<Task> create_task(UserId owner, const TaskSpec& spec, TimePoint now) = 0;
   virtual Result<Task> get_task(TaskId id) = 0;  // kNotFound
+  // The tasks of `ids` that exist, in no particular order (one round trip: the workers read
+  // every task of a claimed batch at once).
+  virtual Result<std::vector<Task>> get_tasks(const std::vector<TaskId>& ids) = 0;
   // Ascending id; at most query.limit items (kInvalid when 0); next_after only when more exist.
   virtual Result<Page<Task>> list_tasks(const TaskQuery& query) = 0;
   // Replaces the spec and sets updated_at = now; the engine's state is kept. kNotFound.

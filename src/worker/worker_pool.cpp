@@ -256,7 +256,29 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         std::lock_guard lock(mutex_);
         stopped_meanwhile = !claiming_;
       }
+      // Every task of the batch in one round trip (a remote database would otherwise cost
+      // one round trip per run before its fetch can start).
+      std::unordered_map<TaskId, Task> tasks;
       bool store_trouble = false;
+      if (!stopped_meanwhile) {
+        std::vector<TaskId> ids;
+        ids.reserve(claims->size());
+        for (const Claim& claim : *claims) ids.push_back(claim.run.task_id);
+        auto read = store_.get_tasks(ids);
+        if (read) {
+          for (Task& task : *read) {
+            const TaskId id = task.id;
+            tasks.emplace(id, std::move(task));
+          }
+        } else {
+          store_trouble = true;
+          const bool first = store_backoff_.count() == 0;  // once per outage at warn level
+          log_->log(first ? spdlog::level::warn : spdlog::level::debug,
+                    "workers: cannot read the tasks of {} runs: {}{}; they go back to the queue",
+                    claims->size(), read.error().message,
+                    read.error().internal.empty() ? "" : " (" + read.error().internal + ")");
+        }
+      }
       for (Claim& claim : *claims) {
         if (store_trouble || stopped_meanwhile) {
           // Give the rest back at once rather than start them or fail them.
@@ -265,7 +287,9 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
           }
           continue;
         }
-        store_trouble = !begin_run(std::move(claim));
+        auto task = tasks.find(claim.run.task_id);
+        begin_run(std::move(claim),
+                  task == tasks.end() ? std::nullopt : std::optional<Task>(task->second));
       }
       if (store_trouble) {
         // The store is down: wait longer each time (up to 2 s) instead of cycling the queue.
@@ -285,8 +309,8 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     changed_.wait_for(lock, d, [&] { return !claiming_; });
   }
 
-  // Reads the task and starts its fetch. Returns false when the store could not be read.
-  bool begin_run(Claim claim) {
+  // Starts the fetch of a claimed run whose task was read (nullopt: the task is gone).
+  void begin_run(Claim claim, std::optional<Task> task) {
     auto run = std::make_shared<InFlightRun>();
     run->claim = std::move(claim);
     {
@@ -294,22 +318,11 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       run->id = next_run_id_++;
       runs_.emplace(run->id, run);
     }
-    const TaskId task_id = run->claim.run.task_id;
-    auto task = store_.get_task(task_id);
     if (!task) {
-      if (task.error().code == ErrorCode::kNotFound) {
-        log_->debug("workers: task {} no longer exists; its run is dropped", task_id);
-        if (take(run->id)) complete_claim(*run);
-        count(&RunCounts::dropped);
-        return true;
-      }
-      const bool first = store_backoff_.count() == 0;  // once per outage at warn level
-      log_->log(first ? spdlog::level::warn : spdlog::level::debug,
-                "workers: cannot read task {}: {}{}; its run goes back to the queue", task_id,
-                task.error().message,
-                task.error().internal.empty() ? "" : " (" + task.error().internal + ")");
-      if (take(run->id)) release_claim(*run);
-      return false;
+      log_->debug("workers: task {} no longer exists; its run is dropped", run->claim.run.task_id);
+      if (take(run->id)) complete_claim(*run);
+      count(&RunCounts::dropped);
+      return;
     }
     run->task = std::move(*task);
     const TaskSpec& spec = run->task->spec;
@@ -324,7 +337,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       outcome.error = "abandoned after " + std::to_string(run->claim.deliveries - 1) +
                       " deliveries: each worker that took this run stopped before finishing it";
       record_run(run, std::move(outcome), run->started_at);
-      return true;
+      return;
     }
     auto request =
         build_fetch_request(spec.url, spec.parameters, run->timeout, options_.max_response_bytes);
@@ -332,12 +345,11 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       FetchOutcome outcome;
       outcome.error = request.error().message;
       record_run(run, std::move(outcome), run->started_at);
-      return true;
+      return;
     }
     fetcher_.fetch(std::move(*request), [weak = weak_from_this(), run](FetchResult result) mutable {
       if (auto self = weak.lock()) self->on_fetched(run, std::move(result));
     });
-    return true;
   }
 
   // On the fetcher's thread: note the time, and leave the work to the parse pool.

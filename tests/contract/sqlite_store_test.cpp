@@ -184,10 +184,18 @@ TEST(SqliteOpen, WorksWithoutReaderConnections) {
   EXPECT_EQ(must(store->get_user(user.id), "get_user").username, "u");
 }
 
+TEST_F(SqliteStoreTest, CountingSuspendedTasksUsesThePartialIndex) {
+  RawDb raw(path_);
+  const std::string plan = raw.rows(
+      "EXPLAIN QUERY PLAN SELECT count(*) FROM tasks WHERE consecutive_failures >= max_attempt");
+  EXPECT_NE(plan.find("tasks_suspended"), std::string::npos) << plan;
+}
+
 TEST_F(SqliteStoreTest, FileIsInWalMode) {
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.rows("SELECT name FROM schema_migrations ORDER BY name"), "0001_init\n0002_engine");
+  EXPECT_EQ(raw.rows("SELECT name FROM schema_migrations ORDER BY name"),
+            "0001_init\n0002_engine\n0003_suspended_index");
   EXPECT_NE(raw.rows("SELECT applied_at FROM schema_migrations"), "");
 }
 
@@ -366,7 +374,8 @@ TEST(SqliteUpgrade, Migration0002CountsTheJobsAlreadyThere) {
          "old rows");
   }
   auto store = must(open_sqlite_store(path.string()), "open");
-  EXPECT_EQ(must(store->migrate(), "migrate"), std::vector<std::string>{"0002_engine"});
+  EXPECT_EQ(must(store->migrate(), "migrate"),
+            (std::vector<std::string>{"0002_engine", "0003_suspended_index"}));
   RawDb raw(path);
   EXPECT_EQ(raw.rows("SELECT id, job_count FROM tasks ORDER BY id"), "1|3\n2|1");
   // Retention works on the old jobs right away.

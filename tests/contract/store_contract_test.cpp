@@ -403,6 +403,21 @@ TYPED_TEST(StoreContract, DeletedTokenNoLongerResolves) {
   EXPECT_EQ(outcome(this->store().delete_token("never-existed")), "ok");
 }
 
+TYPED_TEST(StoreContract, GetTasksReadsTheOnesThatExistInOneCall) {
+  const auto alice = this->add_user("alice");
+  std::vector<TaskId> ids;
+  for (const char* name : {"t0", "t1", "t2"}) ids.push_back(this->add_task(alice.id, name).id);
+  auto tasks = must(this->store().get_tasks({ids[2], ids[0] + 1000, ids[0]}), "get_tasks");
+  std::sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.id < b.id; });
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].id, ids[0]);
+  EXPECT_EQ(tasks[0].spec.name, "t0");
+  EXPECT_EQ(tasks[1].id, ids[2]);
+  EXPECT_EQ(tasks[1].spec.name, "t2");
+  EXPECT_EQ(tasks[1].spec.parameters, sample_spec().parameters);
+  EXPECT_TRUE(must(this->store().get_tasks({}), "get_tasks").empty());
+}
+
 TYPED_TEST(StoreContract, UsersAreListedByIdInPages) {
   std::vector<UserId> ids;
   for (const char* name : {"u1", "u2", "u3", "u4", "u5"}) ids.push_back(this->add_user(name).id);

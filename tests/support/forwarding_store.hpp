@@ -11,7 +11,10 @@ namespace fetchd::test {
 
 class ForwardingStore : public Store {
  public:
-  explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  explicit ForwardingStore(std::unique_ptr<Store> inner)
+      : owned_(std::move(inner)), inner_(owned_.get()) {}
+  // Forwards to a store owned elsewhere, which must outlive this one.
+  explicit ForwardingStore(Store& inner) : inner_(&inner) {}
 
   Result<std::vector<std::string>> migrate() override { return inner_->migrate(); }
   Result<std::vector<std::pair<std::string, bool>>> migration_status() override {
@@ -29,6 +32,9 @@ class ForwardingStore : public Store {
     return inner_->set_password_hash(id, hash);
   }
   Result<void> delete_user(UserId id) override { return inner_->delete_user(id); }
+  Result<std::vector<Task>> get_tasks(const std::vector<TaskId>& ids) override {
+    return inner_->get_tasks(ids);
+  }
   Result<Page<User>> list_users(const UserQuery& query) override {
     return inner_->list_users(query);
   }
@@ -91,7 +97,8 @@ class ForwardingStore : public Store {
   Store& inner() { return *inner_; }
 
  private:
-  std::unique_ptr<Store> inner_;
+  std::unique_ptr<Store> owned_;
+  Store* inner_;
 };
 
 }  // namespace fetchd::test

@@ -393,6 +393,21 @@ class PostgresStore final : public Store {
                       kTaskNotFound, task_from_row);
   }
 
+  Result<std::vector<Task>> get_tasks(const std::vector<TaskId>& ids) override {
+    std::vector<Task> tasks;
+    if (ids.empty()) return tasks;
+    std::string array = "{";
+    for (TaskId id : ids) array += std::to_string(id) + ",";
+    array.back() = '}';
+    return run([&](Connection& conn) -> Result<std::vector<Task>> {
+      auto rows = conn.exec(
+          "SELECT " FETCHD_TASK_COLUMNS " FROM tasks WHERE id = ANY($1::bigint[])", params(array));
+      if (!rows) return propagate(rows);
+      if (auto done = collect_rows(*rows, tasks, task_from_row); !done) return propagate(done);
+      return tasks;
+    });
+  }
+
   Result<Page<Task>> list_tasks(const TaskQuery& task_query) override {
     if (task_query.limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
     const auto fetch = static_cast<std::int64_t>(std::min(task_query.limit, kMaxLimit)) + 1;

@@ -476,6 +476,30 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::vector<Task>> get_tasks(const std::vector<TaskId>& ids) override {
+    std::vector<Task> tasks;
+    if (ids.empty()) return tasks;
+    // One statement whatever the count: the ids travel as a JSON array.
+    std::string list = "[";
+    for (TaskId id : ids) list += std::to_string(id) + ",";
+    list.back() = ']';
+    return read([&](Connection& conn) -> Result<std::vector<Task>> {
+      auto query = conn.query("SELECT " FETCHD_TASK_COLUMNS
+                              " FROM tasks WHERE id IN (SELECT value FROM json_each(?))");
+      if (!query) return propagate(query);
+      query->bind(list);
+      for (;;) {
+        auto row = query->step();
+        if (!row) return propagate(row);
+        if (!*row) break;
+        auto task = task_from_row(*query);
+        if (!task) return propagate(task);
+        tasks.push_back(std::move(*task));
+      }
+      return tasks;
+    });
+  }
+
   Result<Page<Task>> list_tasks(const TaskQuery& task_query) override {
     if (task_query.limit == 0) return fail(ErrorCode::kInvalid, "limit must be at least 1");
     // One row more than asked tells whether another page exists without a count.

@@ -89,6 +89,7 @@ class FakeStore final : public Store {
   Result<std::int64_t> count_suspended_tasks() override { return no(); }
   Result<void> delete_user(UserId) override { return no(); }
   Result<Page<User>> list_users(const UserQuery&) override { return no(); }
+  Result<std::vector<Task>> get_tasks(const std::vector<TaskId>&) override { return no(); }
   Result<User> update_user(UserId, std::optional<Role>, std::optional<bool>) override {
     return no();
   }

@@ -2,6 +2,7 @@
 // RunWriter, with a fake Fetcher (canned results delivered on its own thread, optionally held),
 // a fake clock, a recording RunListener and a captured log.
 #include "worker/worker_pool.hpp"
+#include "support/forwarding_store.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -955,6 +956,42 @@ TEST_F(WorkerPoolTest, AnExhaustedRunIsRecordedAsFailedWithoutFetching) {
             "before finishing it");
   EXPECT_EQ(listener.finished()[0].failures, 1);
   EXPECT_EQ(broker.leased(), 0u);  // completed
+}
+
+// The store answers kUnavailable to task reads until told otherwise.
+class FlakyReads final : public test::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::atomic<bool> down{true};
+  std::atomic<int> reads{0};
+  Result<std::vector<Task>> get_tasks(const std::vector<TaskId>& ids) override {
+    ++reads;
+    if (down) return fail(ErrorCode::kUnavailable, "the database is unavailable", "test");
+    return ForwardingStore::get_tasks(ids);
+  }
+};
+
+TEST_F(WorkerPoolTest, RunsWaitOutAStoreOutageWithoutCountingDeliveries) {
+  Task task = add_task("patient");
+  fetcher.reply("http://feeds.test/patient", ok_response(200, fixture("small.json")));
+  FlakyReads flaky(*store);
+  log->set_level(spdlog::level::info);  // the repeats are at debug level
+  WorkerPool workers(flaky, broker, fetcher, *writer, listener, clock, metrics, log, options());
+  enqueue(task);
+  workers.start();
+  std::this_thread::sleep_for(500ms);
+  // Backing off: a few reads in half a second, not one every claim_wait (20 ms).
+  EXPECT_GE(flaky.reads.load(), 2);
+  EXPECT_LE(flaky.reads.load(), 8);
+  EXPECT_TRUE(fetcher.requests().empty());
+  EXPECT_EQ(sink->lines_with("cannot read the tasks of 1 runs").size(), 1u);  // once, at warn
+  flaky.down = false;
+  ASSERT_TRUE(listener.wait_for(1, 5s));
+  workers.stop(0ms);
+  auto jobs = jobs_of(task.id);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].status, JobStatus::kSucceeded);
+  EXPECT_EQ(workers.counts().dropped, 0u);
 }
 
 TEST_F(WorkerPoolTest, AClosedBrokerIsNotPolledInATightLoop) {
