@@ -1,6 +1,11 @@
-// check_json: a SAX handler over nlohmann's parser that keeps only a depth and a record count.
+// check_json: a validating scan that allocates nothing for the common case (a valid document),
+// and a SAX handler over nlohmann's parser, keeping only a depth and a record count, for the
+// verdict and the words of everything else.
 #include "worker/json_check.hpp"
 
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include <nlohmann/json.hpp>
@@ -159,10 +164,250 @@ class CheckingSax {
   std::string error_;
 };
 
-}  // namespace
+// The fast path: a validating scan that allocates nothing. It answers only what it is sure of
+// (a valid document, with its record count); for anything it rejects or doubts, check_json asks
+// nlohmann's parser, whose verdict and words are the reference (the slow path is for errors,
+// which are rare). A differential test holds the two to the same verdicts.
+class FastScan {
+ public:
+  explicit FastScan(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
-JsonCheck check_json(std::string_view body) {
-  if (body.empty()) return JsonCheck{false, std::nullopt, "empty body is not JSON"};
+  // True: valid, and `records` set as check_json would. False: invalid or not sure.
+  bool run(std::optional<std::int64_t>& records) {
+    skip_ws();
+    if (p_ == end_) return false;
+    const bool top_array = *p_ == '[';
+    bool all_objects = true;
+    std::int64_t count = 0;
+    if (top_array) {
+      ++p_;
+      if (++depth_ > kMaxJsonDepth) return false;
+      skip_ws();
+      if (p_ < end_ && *p_ == ']') {
+        ++p_;
+      } else {
+        for (;;) {
+          skip_ws();
+          if (p_ < end_ && *p_ == '{') {
+            ++count;
+          } else {
+            all_objects = false;
+          }
+          if (!value()) return false;
+          skip_ws();
+          if (p_ == end_) return false;
+          if (*p_ == ',') {
+            ++p_;
+            continue;
+          }
+          if (*p_ != ']') return false;
+          ++p_;
+          break;
+        }
+      }
+      --depth_;
+    } else if (!value()) {
+      return false;
+    }
+    skip_ws();
+    if (p_ != end_) return false;
+    records = top_array && all_objects ? std::optional<std::int64_t>(count) : std::nullopt;
+    return true;
+  }
+
+ private:
+  void skip_ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  bool value() {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return object();
+      case '[':
+        return array();
+      case '"':
+        return string();
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        return number();
+    }
+  }
+
+  bool object() {
+    ++p_;
+    if (++depth_ > kMaxJsonDepth) return false;
+    skip_ws();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    for (;;) {
+      skip_ws();
+      if (p_ == end_ || *p_ != '"' || !string()) return false;
+      skip_ws();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      skip_ws();
+      if (!value()) return false;
+      skip_ws();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != '}') return false;
+      ++p_;
+      --depth_;
+      return true;
+    }
+  }
+
+  bool array() {
+    ++p_;
+    if (++depth_ > kMaxJsonDepth) return false;
+    skip_ws();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    for (;;) {
+      skip_ws();
+      if (!value()) return false;
+      skip_ws();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != ']') return false;
+      ++p_;
+      --depth_;
+      return true;
+    }
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  // \uXXXX at p_ (after the backslash and 'u'); -1 when malformed.
+  long code_unit() {
+    if (end_ - p_ < 4) return -1;
+    long unit = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int h = hex(p_[i]);
+      if (h < 0) return -1;
+      unit = unit * 16 + h;
+    }
+    p_ += 4;
+    return unit;
+  }
+
+  bool string() {
+    ++p_;  // the opening quote
+    for (;;) {
+      // The common case: a run of plain ASCII.
+      while (p_ < end_) {
+        const auto c = static_cast<unsigned char>(*p_);
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+        ++p_;
+      }
+      if (p_ == end_) return false;
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        if (++p_ == end_) return false;
+        const char e = *p_++;
+        if (e == 'u') {
+          const long unit = code_unit();
+          if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF)) return false;
+          if (unit >= 0xD800 && unit <= 0xDBFF) {  // a high surrogate needs its low half
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            const long low = code_unit();
+            if (low < 0xDC00 || low > 0xDFFF) return false;
+          }
+        } else if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
+                   e != 'r' && e != 't') {
+          return false;
+        }
+        continue;
+      }
+      const std::size_t n =
+          utf8_sequence(std::string_view(p_, static_cast<std::size_t>(end_ - p_)));
+      if (n == 0) return false;
+      p_ += n;
+    }
+  }
+
+  bool number() {
+    const char* start = p_;
+    if (p_ < end_ && *p_ == '-') ++p_;
+    if (p_ == end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    } else {
+      return false;
+    }
+    bool plain_integer = true;
+    if (p_ < end_ && *p_ == '.') {
+      plain_integer = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      plain_integer = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    const auto length = static_cast<std::size_t>(p_ - start);
+    // Short integers cannot overflow a double; anything else may (1e400): the parser decides,
+    // unless strtod says the value is finite.
+    if (plain_integer && length <= 300) return true;
+    if (length > 64) return false;
+    char buffer[65];
+    std::memcpy(buffer, start, length);
+    buffer[length] = '\0';
+    const double d = std::strtod(buffer, nullptr);
+    return std::isfinite(d);
+  }
+
+  const char* p_;
+  const char* end_;
+  std::size_t depth_ = 0;
+};
+
+JsonCheck check_json_slow(std::string_view body) {
   CheckingSax sax;
   try {
     const bool ok = Json::sax_parse(body.data(), body.data() + body.size(), &sax,
@@ -174,6 +419,26 @@ JsonCheck check_json(std::string_view body) {
     // (out of memory), and still must not cross into the worker.
     return JsonCheck{false, std::nullopt, std::string("invalid JSON: ") + e.what()};
   }
+}
+
+}  // namespace
+
+JsonCheck check_json(std::string_view body) {
+  if (body.empty()) return JsonCheck{false, std::nullopt, "empty body is not JSON"};
+  // A byte order mark the parser skips: leave such rare bodies to it.
+  if (!body.starts_with("\xEF\xBB\xBF")) {
+    JsonCheck check;
+    if (FastScan(body).run(check.records)) {
+      check.ok = true;
+      return check;
+    }
+  }
+  return check_json_slow(body);
+}
+
+JsonCheck check_json_reference(std::string_view body) {
+  if (body.empty()) return JsonCheck{false, std::nullopt, "empty body is not JSON"};
+  return check_json_slow(body);
 }
 
 }  // namespace fetchd

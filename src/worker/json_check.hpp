@@ -29,4 +29,7 @@ inline constexpr std::size_t kMaxJsonDepth = 512;
 // content and numbers out of range are errors.
 JsonCheck check_json(std::string_view body);
 
+// The same through nlohmann's parser alone: check_json's reference, for tests.
+JsonCheck check_json_reference(std::string_view body);
+
 }  // namespace fetchd

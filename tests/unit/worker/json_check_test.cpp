@@ -165,5 +165,127 @@ TEST(JsonCheck, SampleFeeds) {
   }
 }
 
+// check_json takes a fast path for valid documents and asks nlohmann's parser about the rest;
+// both must reach the same verdict (and record count) on everything.
+void expect_same_verdict(std::string_view body) {
+  const JsonCheck fast = check_json(body);
+  const JsonCheck reference = check_json_reference(body);
+  EXPECT_EQ(fast.ok, reference.ok) << "body: " << body.substr(0, 200) << "\n" << reference.error;
+  EXPECT_EQ(fast.records, reference.records) << body.substr(0, 200);
+  EXPECT_EQ(fast.error, reference.error) << body.substr(0, 200);
+}
+
+TEST(JsonCheck, FastPathAgreesWithTheParserOnEdgeCases) {
+  for (const char* body : {"0",
+                           "-0",
+                           "-0.0e-0",
+                           "1E5",
+                           "1e+5",
+                           "1e-400",
+                           "1e400",
+                           "-1e309",
+                           "123.456e78",
+                           "18446744073709551616",
+                           "1.7976931348623157e308",
+                           "1.8e308",
+                           "true",
+                           "false",
+                           "null",
+                           "\"\"",
+                           "\"\\u0000\"",
+                           "\"\\ud83d\\ude00\"",
+                           "\"\\ud83d\"",
+                           "\"\\ude00\"",
+                           "\"\\ud83d\\u0041\"",
+                           "\"\\uZZZZ\"",
+                           "\"\\u12\"",
+                           "\"\x7f\"",
+                           "\"\xc3\xa9\"",
+                           "\"\xe2\x82\xac\"",
+                           "\"\xf0\x9f\x98\x80\"",
+                           "\"\xf4\x90\x80\x80\"",
+                           "\"\xc0\xaf\"",
+                           "\"\xed\xa0\x80\"",
+                           "\"\xe0\x80\xaf\"",
+                           "\"a\x01\"",
+                           "[]",
+                           "{}",
+                           "[{}]",
+                           "[{},1]",
+                           "[[]]",
+                           " [ { } , { \"a\" : [ ] } ] ",
+                           "[{\"a\":1},{\"b\":2}]",
+                           "{\"a\":[1,{\"b\":null}]}",
+                           "\xef\xbb\xbf[]",
+                           "[1 2]",
+                           "{\"a\" 1}",
+                           "{\"a\":}",
+                           "{,}",
+                           "[,]",
+                           "[1,]",
+                           "{\"a\":1,}",
+                           "\t\r\n[1]\n",
+                           "[1]\v",
+                           "01",
+                           "-",
+                           "+1",
+                           ".1",
+                           "1.",
+                           "1.e5",
+                           "1e",
+                           "1e+",
+                           "--1",
+                           "[\"a\"]x",
+                           "nul",
+                           "truex",
+                           "[true,false,null]",
+                           "{\"\":\"\"}",
+                           "\"\\/\\b\\f\\n\\r\\t\"",
+                           "\"\\a\"",
+                           "[\"\\\\\"]"}) {
+    expect_same_verdict(body);
+  }
+  std::string long_integer(320, '9');
+  expect_same_verdict(long_integer);
+  expect_same_verdict(std::string(300, '9'));
+  expect_same_verdict("[" + std::string(80, '1') + ".5]");
+  std::string deep(kMaxJsonDepth, '[');
+  expect_same_verdict(deep + std::string(kMaxJsonDepth, ']'));
+  expect_same_verdict("[" + deep + std::string(kMaxJsonDepth, ']') + "]");
+}
+
+TEST(JsonCheck, FastPathAgreesWithTheParserOnMutatedFeeds) {
+  const std::string feed = fixture("small.json");
+  ASSERT_FALSE(feed.empty());
+  expect_same_verdict(feed);
+  std::uint64_t state = 42;  // a fixed LCG: the same mutations on every run
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  const char replacements[] = {'"', '\\', '{', '}', '[', ']',    ',',    ':',   '0',
+                               '-', 'e',  '.', ' ', 'u', '\x01', '\xff', '\xc3'};
+  for (int i = 0; i < 3000; ++i) {
+    std::string body = feed;
+    const int edits = 1 + static_cast<int>(next() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const std::size_t at = next() % body.size();
+      switch (next() % 3) {
+        case 0:
+          body[at] = replacements[next() % sizeof replacements];
+          break;
+        case 1:
+          body.erase(at, 1);
+          break;
+        default:
+          body.insert(at, 1, replacements[next() % sizeof replacements]);
+          break;
+      }
+    }
+    expect_same_verdict(body);
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
 }  // namespace
 }  // namespace fetchd
