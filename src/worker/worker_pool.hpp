@@ -1,6 +1,7 @@
-// The workers: claim runs from the Broker, read each task, fetch it, classify and hash the
-// response on a small parse pool (never on the fetcher's thread), hand the outcome to the
-// RunWriter, and once it is durable complete the claim, tell the scheduler, count and log.
+// The workers: claim runs from the Broker, read their tasks, fetch them, classify and hash each
+// response (on a small parse pool when it is large, on the fetcher's thread when it is a few
+// KB), hand the outcome to the RunWriter, and once it is durable complete the claim, tell the
+// scheduler, count and log.
 #pragma once
 
 #include <chrono>
@@ -26,7 +27,7 @@ struct WorkerOptions {
   std::uint64_t max_response_bytes = 10 * 1024 * 1024;
   std::chrono::milliseconds lease{30'000};    // extended every lease / 3 while a run is in flight
   std::string worker_id;                      // on every job row; empty: "<hostname>:<pid>"
-  unsigned parse_threads = 2;                 // JSON validation and hashing
+  unsigned parse_threads = 2;                 // JSON validation and hashing of large bodies
   std::size_t claim_batch = 64;               // runs per Broker::claim at most
   std::chrono::milliseconds claim_wait{100};  // an idle claim's wait: bounds stop()'s latency
 };
