@@ -367,9 +367,12 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       record_run(run, std::move(outcome), finished_at);
       return;
     }
-    post([this, run, result = std::move(result), finished_at]() mutable {
+    // Held by a shared_ptr: std::function copies what it wraps, and a copy of the lambda would
+    // copy the whole body.
+    auto fetched = std::make_shared<FetchResult>(std::move(result));
+    post([this, run, fetched, finished_at] {
       FetchOutcome outcome =
-          classify_fetch(std::move(result), run->timeout, options_.max_response_bytes);
+          classify_fetch(std::move(*fetched), run->timeout, options_.max_response_bytes);
       record_run(run, std::move(outcome), finished_at);
     });
   }
