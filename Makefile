@@ -61,3 +61,6 @@ coverage: deps
 
 clean:
 	rm -rf build
+
+# Fuzzing (libFuzzer, clang): make fuzz; see fuzz/README.md.
+include fuzz/fuzz.mk

@@ -219,9 +219,16 @@ Result<std::vector<IpRange>> parse_ip_ranges(std::string_view list) {
     const std::string_view entry = trim_spaces(list.substr(0, comma));
     auto range = IpRange::parse(entry);
     if (!range) {
-      return fail(ErrorCode::kInvalid,
-                  "\"" + std::string(entry) +
-                      "\" is not an IP address or CIDR range (like 10.0.0.0/8 or fd00::/8)");
+      // The entry is quoted back, printable only: a configuration error stays on one line
+      // (found by the config_loader fuzz target).
+      std::string shown;
+      for (const char c : entry.substr(0, 64)) {
+        const auto u = static_cast<unsigned char>(c);
+        shown += (u < 0x20 || u == 0x7F || u >= 0x80) ? '?' : c;
+      }
+      return fail(
+          ErrorCode::kInvalid,
+          "\"" + shown + "\" is not an IP address or CIDR range (like 10.0.0.0/8 or fd00::/8)");
     }
     ranges.push_back(std::move(*range));
     if (comma == std::string_view::npos) break;

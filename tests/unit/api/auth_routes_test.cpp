@@ -92,6 +92,23 @@ TEST_F(ApiTest, RegisterMalformedBodyIs400) {
   EXPECT_EQ(detail.find("json.exception"), std::string::npos) << detail;
 }
 
+TEST_F(ApiTest, NumbersNoDoubleHoldsAre400NotA500) {
+  // Found by the http_server fuzz target: nlohmann throws out_of_range, not parse_error.
+  const Account alice = add_user("alice");
+  for (const char* body :
+       {R"({"username": "abc", "password": 1e400})", R"({"task_interval": -1e999})"}) {
+    const Response r = call("POST", "/register", body);
+    EXPECT_TRUE(is_problem(r, 400)) << body;
+    EXPECT_NE(body_of(r)["detail"].get<std::string>().find("number overflow"), std::string::npos)
+        << r.body;
+    EXPECT_TRUE(is_problem(call("POST", "/tasks", body, alice.token), 400)) << body;
+  }
+  const auto id = create_task(alice)["id"].get<TaskId>();
+  EXPECT_TRUE(is_problem(
+      call("PATCH", "/tasks/" + std::to_string(id), R"({"task_interval": 1e400})", alice.token),
+      400));
+}
+
 TEST_F(ApiTest, RegisterIsForbiddenWhenRegistrationIsClosed) {
   build(auth::AuthSettings{
       .token_ttl = std::chrono::seconds(60), .open_registration = false, .login_throttle = {}});

@@ -145,6 +145,11 @@ TEST(IpRange, ListsAreCommaSeparatedAndNameTheBadEntry) {
   EXPECT_EQ((*ranges)[1].text(), "fd00::/8");
   EXPECT_TRUE(parse_ip_ranges("").value().empty());
   EXPECT_TRUE(parse_ip_ranges("  ").value().empty());
+  auto multiline = parse_ip_ranges("4\ne/ a ");  // found by the config_loader fuzz target
+  ASSERT_FALSE(multiline.has_value());
+  EXPECT_EQ(multiline.error().message.find('\n'), std::string::npos) << multiline.error().message;
+  EXPECT_NE(multiline.error().message.find("\"4?e/ a\""), std::string::npos)
+      << multiline.error().message;
   auto bad = parse_ip_ranges("10.0.0.0/8, intranet");
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message.find("\"intranet\""), std::string::npos);
