@@ -33,11 +33,8 @@ Result<Credentials> read_credentials(const Request& request) {
       *target = it->get<std::string>();
     }
   }
-  if (!fields.empty()) {
-    Error error = Error::make(ErrorCode::kInvalid, "invalid credentials body");
-    error.fields = std::move(fields);
-    return tl::unexpected(std::move(error));
-  }
+  if (!fields.empty())
+    return tl::unexpected(invalid("invalid credentials body", std::move(fields)));
   return out;
 }
 

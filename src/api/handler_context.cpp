@@ -70,6 +70,12 @@ Response HandlerContext::error(const Request& request, ErrorCode code, std::stri
   return error(request, Error::make(code, std::move(message)));
 }
 
+Error invalid(std::string message, std::vector<FieldError> fields) {
+  Error error = Error::make(ErrorCode::kInvalid, std::move(message));
+  error.fields = std::move(fields);
+  return error;
+}
+
 std::optional<std::string_view> bearer_token(const Request& request) {
   const std::string_view value = trim(request.header("authorization"));
   const auto space = value.find(' ');

@@ -101,6 +101,9 @@ class HandlerContext {
 // nullopt when there is none.
 std::optional<std::string_view> bearer_token(const Request& request);
 
+// A kInvalid error (422) listing each bad field.
+Error invalid(std::string message, std::vector<FieldError> fields);
+
 Response json_response(int status, const nlohmann::json& body);
 // A JSON body serialised already (see with_document).
 Response json_text_response(int status, std::string body);

@@ -30,11 +30,8 @@ Result<JobQuery> read_job_query(const Request& request, TaskId task_id) {
     if (!query.status)
       fields.push_back({"status", "must be one of " + std::string(kStatusChoices)});
   }
-  if (!fields.empty()) {
-    Error error = Error::make(ErrorCode::kInvalid, "invalid query parameters");
-    error.fields = std::move(fields);
-    return tl::unexpected(std::move(error));
-  }
+  if (!fields.empty())
+    return tl::unexpected(invalid("invalid query parameters", std::move(fields)));
   return query;
 }
 

@@ -20,12 +20,6 @@ namespace fetchd::api {
 
 namespace {
 
-Error invalid(std::string message, std::vector<FieldError> fields) {
-  Error error = Error::make(ErrorCode::kInvalid, std::move(message));
-  error.fields = std::move(fields);
-  return error;
-}
-
 Result<Task> visible_task(const HandlerContext& context, const RouteParams& params,
                           const User& user) {
   return context.visible_task(params.get("task_id"), user);

@@ -13,12 +13,6 @@ namespace fetchd::api {
 
 namespace {
 
-Error invalid(std::string message, std::vector<FieldError> fields) {
-  Error error = Error::make(ErrorCode::kInvalid, std::move(message));
-  error.fields = std::move(fields);
-  return error;
-}
-
 Result<UserId> user_id_of(const RouteParams& params) {
   auto id = parse_positive_id(params.get("user_id"));
   if (!id) return fail(ErrorCode::kNotFound, "no such user");
