@@ -15,27 +15,13 @@ struct Credentials {
   std::string password;
 };
 
-// Both fields must be present and strings; anything else is one field error each. The values'
-// rules (length, characters) are the AuthService's to check.
+// Both fields must be present and strings; the values' rules (length, characters) are the
+// AuthService's to check.
 Result<Credentials> read_credentials(const Request& request) {
-  auto body = HandlerContext::json_body(request);
-  if (!body) return tl::unexpected(body.error());
-  std::vector<FieldError> fields;
-  Credentials out;
-  for (const auto& [name, target] :
-       {std::pair{"username", &out.username}, std::pair{"password", &out.password}}) {
-    const auto it = body->find(name);
-    if (it == body->end()) {
-      fields.push_back({name, "is required"});
-    } else if (!it->is_string()) {
-      fields.push_back({name, "must be a string"});
-    } else {
-      *target = it->get<std::string>();
-    }
-  }
-  if (!fields.empty())
-    return tl::unexpected(invalid("invalid credentials body", std::move(fields)));
-  return out;
+  auto values =
+      HandlerContext::string_fields(request, {"username", "password"}, "invalid credentials body");
+  if (!values) return tl::unexpected(values.error());
+  return Credentials{std::move((*values)[0]), std::move((*values)[1])};
 }
 
 }  // namespace

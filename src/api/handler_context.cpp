@@ -149,6 +149,26 @@ Result<nlohmann::json> HandlerContext::json_body(const Request& request) {
   return body;
 }
 
+Result<std::vector<std::string>> HandlerContext::string_fields(
+    const Request& request, std::initializer_list<const char*> names, std::string what) {
+  auto body = json_body(request);
+  if (!body) return tl::unexpected(body.error());
+  std::vector<FieldError> fields;
+  std::vector<std::string> values;
+  for (const char* name : names) {
+    const auto it = body->find(name);
+    if (it == body->end()) {
+      fields.push_back({name, "is required"});
+    } else if (!it->is_string()) {
+      fields.push_back({name, "must be a string"});
+    } else {
+      values.push_back(it->get<std::string>());
+    }
+  }
+  if (!fields.empty()) return tl::unexpected(invalid(std::move(what), std::move(fields)));
+  return values;
+}
+
 Response json_response(int status, const nlohmann::json& body) {
   Response r;
   r.status = status;

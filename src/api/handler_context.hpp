@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,12 @@ class HandlerContext {
   // The request body as a JSON object: kMalformed (400) when empty, not JSON (with the
   // parser's message and position), too deep, or not an object.
   static Result<nlohmann::json> json_body(const Request& request);
+
+  // The named members of a JSON object body, all required strings, in the order named; a body
+  // that lacks one or holds another type is kInvalid `what`, with one field error each.
+  static Result<std::vector<std::string>> string_fields(const Request& request,
+                                                        std::initializer_list<const char*> names,
+                                                        std::string what);
 
  private:
   Store& store_;

@@ -65,25 +65,10 @@ void add_user_routes(Router& router, const HandlerContext& context) {
   router.add(
       "POST", "/password",
       context.with_user([&context](const Request& request, const RouteParams&, const User& user) {
-        auto body = HandlerContext::json_body(request);
-        if (!body) return context.error(request, body.error());
-        std::vector<FieldError> fields;
-        std::string current;
-        std::string replacement;
-        for (const auto& [name, target] :
-             {std::pair{"current_password", &current}, std::pair{"new_password", &replacement}}) {
-          const auto it = body->find(name);
-          if (it == body->end()) {
-            fields.push_back({name, "is required"});
-          } else if (!it->is_string()) {
-            fields.push_back({name, "must be a string"});
-          } else {
-            *target = it->get<std::string>();
-          }
-        }
-        if (!fields.empty())
-          return context.error(request, invalid("invalid password change", std::move(fields)));
-        auto changed = context.auth().change_password(user, current, replacement,
+        auto values = HandlerContext::string_fields(request, {"current_password", "new_password"},
+                                                    "invalid password change");
+        if (!values) return context.error(request, values.error());
+        auto changed = context.auth().change_password(user, (*values)[0], (*values)[1],
                                                       bearer_token(request).value_or(""));
         if (!changed) return context.error(request, changed.error());
         return no_content();

@@ -106,7 +106,12 @@ struct Engine::Impl {
         broker(std::move(broker_in)),
         writer(store, log) {
     if (roles.scheduler) {
-      scheduler.emplace(store, *broker, writer, clock, metrics, log, SchedulerOptions{});
+      SchedulerOptions scheduling;
+      // In one process nothing can lose a run or its end: the in-process broker goes down only
+      // with the scheduler, and workers report to it directly. Only a shared broker needs the
+      // periodic scan of runs in flight (it holds the scheduler's lock over every task).
+      if (coordinator == nullptr) scheduling.repair_after = std::chrono::milliseconds(0);
+      scheduler.emplace(store, *broker, writer, clock, metrics, log, scheduling);
       pruner.emplace(store, config, clock, *log);
       metrics.add_gauge("fetchd_scheduled_tasks", "Tasks with a next run planned.",
                         [this] { return static_cast<double>(scheduler->size()); });

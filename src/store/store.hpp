@@ -90,6 +90,14 @@ template <typename T>
 struct Page {
   std::vector<T> items;
   std::optional<std::int64_t> next_after;  // pass as `after` to get the next page; none at end
+
+  // Backends read one row more than `limit`: its presence says another page exists. Drops it
+  // and sets next_after to the last id kept.
+  void trim_to(std::size_t limit) {
+    if (items.size() <= limit) return;
+    items.resize(limit);
+    next_after = items.back().id;
+  }
 };
 
 class Store {

@@ -303,10 +303,7 @@ class PostgresStore final : public Store {
       if (!rows) return propagate(rows);
       Page<User> page;
       if (auto done = collect_rows(*rows, page.items, user_from_row); !done) return propagate(done);
-      if (page.items.size() > user_query.limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      page.trim_to(user_query.limit);
       return page;
     });
   }
@@ -424,10 +421,7 @@ class PostgresStore final : public Store {
       if (!rows) return propagate(rows);
       Page<Task> page;
       if (auto done = collect_rows(*rows, page.items, task_from_row); !done) return propagate(done);
-      if (page.items.size() > task_query.limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      page.trim_to(task_query.limit);
       return page;
     });
   }
@@ -494,10 +488,7 @@ class PostgresStore final : public Store {
       if (auto done = collect_rows(*rows, page.items, schedule_entry_from_row); !done) {
         return propagate(done);
       }
-      if (page.items.size() > limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      page.trim_to(limit);
       return page;
     });
   }
@@ -539,10 +530,7 @@ class PostgresStore final : public Store {
       if (!rows) return propagate(rows);
       Page<Job> page;
       if (auto done = collect_rows(*rows, page.items, job_from_row); !done) return propagate(done);
-      if (page.items.size() > job_query.limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      page.trim_to(job_query.limit);
       return page;
     });
   }

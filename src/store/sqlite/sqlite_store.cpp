@@ -366,18 +366,9 @@ class SqliteStore final : public Store {
       if (!query) return propagate(query);
       query->bind(after, fetch);
       Page<User> page;
-      for (;;) {
-        auto row = query->step();
-        if (!row) return propagate(row);
-        if (!*row) break;
-        auto user = user_from_row(*query);
-        if (!user) return propagate(user);
-        page.items.push_back(std::move(*user));
-      }
-      if (page.items.size() > user_query.limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      if (auto done = collect_rows(*query, page.items, user_from_row); !done)
+        return propagate(done);
+      page.trim_to(user_query.limit);
       return page;
     });
   }
@@ -488,14 +479,7 @@ class SqliteStore final : public Store {
                               " FROM tasks WHERE id IN (SELECT value FROM json_each(?))");
       if (!query) return propagate(query);
       query->bind(list);
-      for (;;) {
-        auto row = query->step();
-        if (!row) return propagate(row);
-        if (!*row) break;
-        auto task = task_from_row(*query);
-        if (!task) return propagate(task);
-        tasks.push_back(std::move(*task));
-      }
+      if (auto done = collect_rows(*query, tasks, task_from_row); !done) return propagate(done);
       return tasks;
     });
   }
@@ -518,18 +502,9 @@ class SqliteStore final : public Store {
         query->bind(after, fetch);
       }
       Page<Task> page;
-      for (;;) {
-        auto row = query->step();
-        if (!row) return propagate(row);
-        if (!*row) break;
-        auto task = task_from_row(*query);
-        if (!task) return propagate(task);
-        page.items.push_back(std::move(*task));
-      }
-      if (page.items.size() > task_query.limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      if (auto done = collect_rows(*query, page.items, task_from_row); !done)
+        return propagate(done);
+      page.trim_to(task_query.limit);
       return page;
     });
   }
@@ -620,10 +595,7 @@ class SqliteStore final : public Store {
       if (auto done = collect_rows(*query, page.items, schedule_entry_from_row); !done) {
         return propagate(done);
       }
-      if (page.items.size() > limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      page.trim_to(limit);
       return page;
     });
   }
@@ -672,10 +644,7 @@ class SqliteStore final : public Store {
       if (auto done = collect_rows(*query, page.items, job_from_row); !done) {
         return propagate(done);
       }
-      if (page.items.size() > job_query.limit) {
-        page.items.pop_back();
-        page.next_after = page.items.back().id;
-      }
+      page.trim_to(job_query.limit);
       return page;
     });
   }

@@ -2,6 +2,7 @@
 // RunWriter, with a fake Fetcher (canned results delivered on its own thread, optionally held),
 // a fake clock, a recording RunListener and a captured log.
 #include "worker/worker_pool.hpp"
+#include "support/forwarding_broker.hpp"
 #include "support/forwarding_store.hpp"
 
 #include <algorithm>
@@ -885,42 +886,23 @@ TEST_F(WorkerPoolTest, LagAndDurationReachTheMetrics) {
 }
 
 // Counts the claims that reach a LocalBroker.
-class CountingBroker final : public Broker {
+class CountingBroker final : public test::ForwardingBroker {
  public:
-  explicit CountingBroker(Broker& inner) : inner_(inner) {}
-  Result<void> enqueue(const fetchd::Run& run) override { return inner_.enqueue(run); }
+  using ForwardingBroker::ForwardingBroker;
   Result<std::vector<Claim>> claim(std::size_t max, Millis wait, Millis lease) override {
     ++claims;
-    return inner_.claim(max, wait, lease);
+    return ForwardingBroker::claim(max, wait, lease);
   }
-  Result<void> complete(const Claim& claim) override { return inner_.complete(claim); }
-  Result<void> release(const Claim& claim) override { return inner_.release(claim); }
-  Result<void> extend(const Claim& claim, Millis lease) override {
-    return inner_.extend(claim, lease);
-  }
-  Result<std::size_t> reclaim_expired(TimePoint now) override {
-    return inner_.reclaim_expired(now);
-  }
-  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override {
-    return inner_.holding(tasks);
-  }
-  std::size_t depth() const override { return inner_.depth(); }
-  Result<void> ping() override { return inner_.ping(); }
-  void close() override { inner_.close(); }
 
   std::atomic<int> claims{0};
-
- private:
-  Broker& inner_;
 };
 
 // Flags every claim as exhausted, as the Redis broker does past broker_max_deliveries.
-class ExhaustingBroker final : public Broker {
+class ExhaustingBroker final : public test::ForwardingBroker {
  public:
-  explicit ExhaustingBroker(Broker& inner) : inner_(inner) {}
-  Result<void> enqueue(const fetchd::Run& run) override { return inner_.enqueue(run); }
+  using ForwardingBroker::ForwardingBroker;
   Result<std::vector<Claim>> claim(std::size_t max, Millis wait, Millis lease) override {
-    auto claims = inner_.claim(max, wait, lease);
+    auto claims = ForwardingBroker::claim(max, wait, lease);
     if (claims) {
       for (Claim& c : *claims) {
         c.exhausted = true;
@@ -929,23 +911,6 @@ class ExhaustingBroker final : public Broker {
     }
     return claims;
   }
-  Result<void> complete(const Claim& claim) override { return inner_.complete(claim); }
-  Result<void> release(const Claim& claim) override { return inner_.release(claim); }
-  Result<void> extend(const Claim& claim, Millis lease) override {
-    return inner_.extend(claim, lease);
-  }
-  Result<std::size_t> reclaim_expired(TimePoint now) override {
-    return inner_.reclaim_expired(now);
-  }
-  Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override {
-    return inner_.holding(tasks);
-  }
-  std::size_t depth() const override { return inner_.depth(); }
-  Result<void> ping() override { return inner_.ping(); }
-  void close() override { inner_.close(); }
-
- private:
-  Broker& inner_;
 };
 
 TEST_F(WorkerPoolTest, AnExhaustedRunIsRecordedAsFailedWithoutFetching) {
