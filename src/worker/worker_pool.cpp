@@ -291,8 +291,10 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
           continue;
         }
         auto task = tasks.find(claim.run.task_id);
-        begin_run(std::move(claim),
-                  task == tasks.end() ? std::nullopt : std::optional<Task>(task->second));
+        // Moved out: the broker holds one run per task, so no other claim needs it.
+        begin_run(std::move(claim), task == tasks.end()
+                                        ? std::nullopt
+                                        : std::optional<Task>(std::move(task->second)));
       }
       if (store_trouble) {
         // The store is down: wait longer each time (up to 2 s) instead of cycling the queue.
