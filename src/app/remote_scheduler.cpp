@@ -37,6 +37,19 @@ void RemoteScheduler::run_finished(TaskId id, std::optional<TimePoint> next_run_
   publish({EngineEvent::Kind::kRunFinished, id, next_run_at, consecutive_failures});
 }
 
+void RemoteScheduler::runs_finished(const std::vector<FinishedRun>& runs) {
+  std::vector<EngineEvent> events;
+  events.reserve(runs.size());
+  for (const FinishedRun& run : runs) {
+    events.push_back(
+        {EngineEvent::Kind::kRunFinished, run.task_id, run.next_run_at, run.consecutive_failures});
+  }
+  if (auto sent = coordinator_.publish_all(events); !sent) {
+    log_->warn("cannot tell the scheduler of {} finished runs: {}; it catches up by itself",
+               events.size(), sent.error().message);
+  }
+}
+
 void RemoteScheduler::publish(const EngineEvent& event) {
   if (auto sent = coordinator_.publish(event); !sent) {
     log_->warn("cannot tell the scheduler of {}: {}; it catches up by itself", encode(event),

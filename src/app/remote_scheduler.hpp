@@ -28,6 +28,8 @@ class RemoteScheduler final : public TaskChangeListener, public RunListener {
   Result<TimePoint> request_run(TaskId id) override;
   void run_finished(TaskId id, std::optional<TimePoint> next_run_at,
                     std::int64_t consecutive_failures) override;
+  // One event message for the batch.
+  void runs_finished(const std::vector<FinishedRun>& runs) override;
 
  private:
   // A lost event is repaired by the scheduler (its reload on resubscription, its repair of runs

@@ -52,6 +52,14 @@ class Broker {
                                            std::chrono::milliseconds lease) = 0;
   // The run is done (recorded in the store): forget it.
   virtual Result<void> complete(const Claim& claim) = 0;
+  // complete() of each claim, in one round trip where the broker has a server; one result per
+  // claim, in order.
+  virtual std::vector<Result<void>> complete_all(const std::vector<Claim>& claims) {
+    std::vector<Result<void>> results;
+    results.reserve(claims.size());
+    for (const Claim& claim : claims) results.push_back(complete(claim));
+    return results;
+  }
   // The run could not be done now (shutdown, store down): make it claimable again at once.
   // The claim does not count as a delivery.
   virtual Result<void> release(const Claim& claim) = 0;

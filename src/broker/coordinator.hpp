@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
@@ -52,6 +53,13 @@ class Coordinator {
   // Fire and forget: an event published while nobody listens is lost, and subscribers repair
   // that in `resync` (below).
   virtual Result<void> publish(const EngineEvent& event) = 0;
+  // Several events in one message where the backend can (a worker's batch of finished runs).
+  virtual Result<void> publish_all(const std::vector<EngineEvent>& events) {
+    for (const EngineEvent& event : events) {
+      if (auto sent = publish(event); !sent) return sent;
+    }
+    return {};
+  }
   // Delivers every event published from now on, on a thread of its own, until stop().
   // `resync` runs after each (re)subscription, since events may have been missed meanwhile.
   virtual void subscribe(std::function<void(const EngineEvent&)> on_event,

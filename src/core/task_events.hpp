@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
@@ -28,14 +29,26 @@ class TaskChangeListener {
   }
 };
 
+// A run whose outcome is recorded: `next_run_at` is what was persisted for the task (nullopt:
+// suspended, paused, window over); `consecutive_failures` its count after this run.
+struct FinishedRun {
+  TaskId task_id = 0;
+  std::optional<TimePoint> next_run_at;
+  std::int64_t consecutive_failures = 0;
+};
+
 // Called by the workers once a run's outcome is recorded in the store.
 class RunListener {
  public:
   virtual ~RunListener() = default;
-  // `next_run_at` is what was persisted for the task (nullopt: suspended, paused, window
-  // over); `consecutive_failures` its count after this run.
   virtual void run_finished(TaskId id, std::optional<TimePoint> next_run_at,
                             std::int64_t consecutive_failures) = 0;
+  // The runs of one written batch, in order; an implementation may take them in one step.
+  virtual void runs_finished(const std::vector<FinishedRun>& runs) {
+    for (const FinishedRun& run : runs) {
+      run_finished(run.task_id, run.next_run_at, run.consecutive_failures);
+    }
+  }
 };
 
 }  // namespace fetchd

@@ -387,30 +387,38 @@ void Scheduler::run_requested(TaskId id, TimePoint scheduled_at) {
 
 void Scheduler::run_finished(TaskId id, std::optional<TimePoint> next_run_at,
                              std::int64_t consecutive_failures) {
+  runs_finished({{id, next_run_at, consecutive_failures}});
+}
+
+void Scheduler::runs_finished(const std::vector<FinishedRun>& runs) {
   try {
     std::lock_guard lock(mu_);
-    ScheduledTask* entry = heap_.find(id);
-    if (!entry) return;  // deleted meanwhile
-    if (entry->in_flight) {
-      entry->in_flight = false;
-      --in_flight_;
-    }
-    entry->failures = clamp32(consecutive_failures);
-    std::optional<TimePoint> due;
-    // The entry knows of pauses and max_attempt changes that the worker's copy of the task,
-    // read when the run started, may have missed.
-    if (!entry->paused && !entry->suspended()) {
-      due = next_run_at
-                ? next_run_at
-                : first_due_at_or_after(as_task_locked(*entry).spec, just_after(clock_.now()));
-    }
     const auto before = heap_.next_due();
-    heap_.set_due(*entry, due);
-    forget_if_idle_locked(*entry);
+    for (const FinishedRun& run : runs) finish_locked(run);
     wake_if_earlier_locked(before);
   } catch (const std::exception& e) {
-    log_->error("scheduler run_finished({}): {}", id, e.what());
+    log_->error("scheduler runs_finished ({} runs): {}", runs.size(), e.what());
   }
+}
+
+void Scheduler::finish_locked(const FinishedRun& run) {
+  ScheduledTask* entry = heap_.find(run.task_id);
+  if (!entry) return;  // deleted meanwhile
+  if (entry->in_flight) {
+    entry->in_flight = false;
+    --in_flight_;
+  }
+  entry->failures = clamp32(run.consecutive_failures);
+  std::optional<TimePoint> due;
+  // The entry knows of pauses and max_attempt changes that the worker's copy of the task,
+  // read when the run started, may have missed.
+  if (!entry->paused && !entry->suspended()) {
+    due = run.next_run_at
+              ? run.next_run_at
+              : first_due_at_or_after(as_task_locked(*entry).spec, just_after(clock_.now()));
+  }
+  heap_.set_due(*entry, due);
+  forget_if_idle_locked(*entry);
 }
 
 ScheduledTask& Scheduler::apply_locked(const Task& task, TimePoint now) {

@@ -85,9 +85,13 @@ class Scheduler final : public TaskChangeListener, public RunListener {
   // RunListener: called by the workers once a run's outcome is durable (thread-safe).
   void run_finished(TaskId id, std::optional<TimePoint> next_run_at,
                     std::int64_t consecutive_failures) override;
+  // A batch of them under one lock.
+  void runs_finished(const std::vector<FinishedRun>& runs) override;
 
  private:
   Result<void> load_at(TimePoint now);
+  // The entry's next due time after its run. mu_ held.
+  void finish_locked(const FinishedRun& run);
   // Stores the task's fields in its entry and gives it its next due time; the caller then
   // forgets the entry if it is idle. mu_ held.
   ScheduledTask& apply_locked(const Task& task, TimePoint now);

@@ -73,6 +73,17 @@ struct RunWriter::Impl {
         in_flight = batch.size();
       }
       write(batch);
+      std::function<void()> hook;
+      {
+        std::lock_guard lock(mutex);
+        hook = batch_done;
+      }
+      if (!hook) continue;
+      try {
+        hook();
+      } catch (const std::exception& e) {
+        log->error("a run writer batch hook threw: {}", e.what());
+      }
     }
   }
 
@@ -190,6 +201,7 @@ struct RunWriter::Impl {
   std::condition_variable wake;
   std::deque<Pending> queue;
   std::size_t in_flight = 0;  // records taken off the queue and not yet answered
+  std::function<void()> batch_done;
   bool stopping = false;
   SteadyClock::time_point stop_deadline{};
 
@@ -223,6 +235,11 @@ void RunWriter::submit(RunRecord record, Done done) {
   lock.unlock();
   // The writer only needs waking for a first record (it then waits max_delay) or a full batch.
   if (size == 1 || size >= impl_->options.max_batch) impl_->wake.notify_one();
+}
+
+void RunWriter::on_batch_done(std::function<void()> hook) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->batch_done = std::move(hook);
 }
 
 std::size_t RunWriter::pending() const {

@@ -33,6 +33,10 @@ class RunWriter {
   RunWriter& operator=(const RunWriter&) = delete;
 
   void submit(RunRecord record, Done done);
+  // Called on the writer's thread after the callbacks of each batch, so that their owner can
+  // finish the batch's runs together (one broker call, one event) rather than one by one.
+  // One hook per writer: a second call replaces the first.
+  void on_batch_done(std::function<void()> hook);
   std::size_t pending() const;
   // Writes what was submitted (retrying while the store is down, up to `grace`), then joins.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));

@@ -198,6 +198,9 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   void start_workers_locked() {
     if (workers_started_) return;
     workers_started_ = true;
+    writer_.on_batch_done([weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->finish_batch();
+    });
     for (unsigned i = 0; i < options_.parse_threads; ++i) {
       parse_threads_.emplace_back([this] { work_loop(); });
     }
@@ -456,32 +459,66 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
 
-    complete_claim(*run);
-    const auto status = to_string(job.status);
-    metrics_.count_run(status, static_cast<double>(job.duration_ms.value_or(0)) / 1000.0);
-    const auto lag = std::max(Millis(0), run->started_at - job.scheduled_at);
-    metrics_.observe_lag(static_cast<double>(lag.count()) / 1000.0);
-    log_->info(
-        "run finished task={} job={} attempt={} status={} http={} duration_ms={} bytes={} "
-        "error={}",
-        job.task_id, recorded->job_id != 0 ? std::to_string(recorded->job_id) : "-", job.attempt,
-        status, or_dash(job.http_status), job.duration_ms.value_or(0), or_dash(job.response_bytes),
-        job.error ? log_quoted(*job.error) : "-");
-    switch (job.status) {
-      case JobStatus::kSucceeded:
-        count(&RunCounts::succeeded);
-        break;
-      case JobStatus::kTimedOut:
-        count(&RunCounts::timed_out);
-        break;
-      default:
-        count(&RunCounts::failed);
-        break;
+    // Finished with the rest of the writer's batch, in finish_batch().
+    std::lock_guard lock(finishing_mutex_);
+    finishing_.push_back({run, *recorded});
+  }
+
+  // On the RunWriter's thread after each batch: completes the batch's claims in one broker
+  // call, counts and logs each run, and tells the scheduler of them in one event.
+  void finish_batch() {
+    std::vector<Finishing> batch;
+    {
+      std::lock_guard lock(finishing_mutex_);
+      batch.swap(finishing_);
     }
-    // Last, so that whoever the listener wakes sees the run counted and logged.
-    listener_.run_finished(job.task_id, recorded->task_missing ? std::nullopt : run->next_run_at,
-                           run->failures_after);
-    take(run->id);
+    if (batch.empty()) return;
+    std::vector<Claim> claims;
+    claims.reserve(batch.size());
+    for (const Finishing& one : batch) claims.push_back(one.run->claim);
+    auto completed = broker_.complete_all(claims);
+    std::vector<FinishedRun> finished;
+    finished.reserve(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const InFlightRun& run = *batch[i].run;
+      if (i < completed.size() && !completed[i]) {
+        log_->warn("workers: cannot complete the claim on task {}'s run: {}", run.claim.run.task_id,
+                   completed[i].error().message);
+      }
+      const RecordedRun& recorded = batch[i].recorded;
+      const Job& job = run.job;
+      const auto status = to_string(job.status);
+      metrics_.count_run(status, static_cast<double>(job.duration_ms.value_or(0)) / 1000.0);
+      const auto lag = std::max(Millis(0), run.started_at - job.scheduled_at);
+      metrics_.observe_lag(static_cast<double>(lag.count()) / 1000.0);
+      log_->info(
+          "run finished task={} job={} attempt={} status={} http={} duration_ms={} bytes={} "
+          "error={}",
+          job.task_id, recorded.job_id != 0 ? std::to_string(recorded.job_id) : "-", job.attempt,
+          status, or_dash(job.http_status), job.duration_ms.value_or(0),
+          or_dash(job.response_bytes), job.error ? log_quoted(*job.error) : "-");
+      switch (job.status) {
+        case JobStatus::kSucceeded:
+          count(&RunCounts::succeeded);
+          break;
+        case JobStatus::kTimedOut:
+          count(&RunCounts::timed_out);
+          break;
+        default:
+          count(&RunCounts::failed);
+          break;
+      }
+      finished.push_back({job.task_id, recorded.task_missing ? std::nullopt : run.next_run_at,
+                          run.failures_after});
+    }
+    // Last, so that whoever the listener wakes sees the runs counted and logged.
+    listener_.runs_finished(finished);
+    bool taken = false;
+    {
+      std::lock_guard lock(mutex_);
+      for (const Finishing& one : batch) taken = runs_.erase(one.run->id) > 0 || taken;
+    }
+    if (taken) changed_.notify_all();
   }
 
   // --- helpers ---------------------------------------------------------------------------
@@ -602,6 +639,14 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   std::deque<std::function<void()>> work_;
   bool work_stop_ = false;
   std::vector<std::thread> parse_threads_;
+
+  // Runs recorded by the writer's current batch, finished together after it.
+  struct Finishing {
+    RunPtr run;
+    RecordedRun recorded;
+  };
+  std::mutex finishing_mutex_;
+  std::vector<Finishing> finishing_;
 
   mutable std::mutex counts_mutex_;
   RunCounts counts_;

@@ -232,6 +232,31 @@ TYPED_TEST(BrokerContract, CompleteForgetsTheRun) {
   EXPECT_TRUE(this->claim(5).empty());
 }
 
+TYPED_TEST(BrokerContract, CompleteAllAnswersEachClaimInOrder) {
+  this->enqueue_ids(1, 4);
+  auto claims = this->claim(4, 0ms, 30s);
+  ASSERT_EQ(claims.size(), 4u);
+  ASSERT_TRUE(this->broker_->complete(claims[1]));  // done before: the batch's second is stale
+  Claim bogus = claims[3];  // a claim on a run the broker never had
+  bogus.receipt = "999999999-0";
+  bogus.run.scheduled_at += 1ms;
+  auto results = this->broker_->complete_all({claims[0], claims[1], claims[2], bogus});
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_TRUE(results[0].has_value());
+  ASSERT_FALSE(results[1].has_value());
+  EXPECT_EQ(results[1].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(results[2].has_value());
+  ASSERT_FALSE(results[3].has_value());
+  EXPECT_EQ(results[3].error().code, ErrorCode::kNotFound);
+  // Completed runs no longer hold their tasks; the one never completed still does.
+  auto held = this->broker_->holding({1, 2, 3, 4});
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(*held, (std::vector<TaskId>{4}));
+  EXPECT_TRUE(this->broker_->enqueue(Run{1, from_unix_ms(9'000), 1, false}));
+  EXPECT_TRUE(this->broker_->complete_all({}).empty());
+  EXPECT_TRUE(this->broker_->complete(claims[3]));
+}
+
 TYPED_TEST(BrokerContract, UnknownReceiptIsNotFound) {
   this->enqueue_ids(1, 1);
   auto claims = this->claim(1);

@@ -79,7 +79,7 @@ TEST_F(PostgresStoreTest, ConcurrentMigrationsApplyEachMigrationOnce) {
     for (const auto& name : *result) ++applied[name];
   }
   const std::map<std::string, int> once{
-      {"0001_init", 1}, {"0002_engine", 1}, {"0003_suspended_index", 1}};
+      {"0001_init", 1}, {"0002_engine", 1}, {"0003_suspended_index", 1}, {"0004_record_run", 1}};
   EXPECT_EQ(applied, once);
   auto status = stores[0]->migration_status();
   ASSERT_TRUE(status);

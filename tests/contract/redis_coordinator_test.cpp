@@ -146,6 +146,29 @@ TEST_F(RedisCoordinatorTest, EventsReachEverySubscriberAndResyncFollowsAReconnec
   subscriber->stop();
 }
 
+TEST_F(RedisCoordinatorTest, ABatchOfEventsTravelsAsOneMessageAndArrivesInOrder) {
+  auto publisher = open();
+  auto subscriber = open();
+  Inbox inbox;
+  subscriber->subscribe([&](const EngineEvent& e) { inbox.add(e); }, [&] { inbox.resync(); });
+  ASSERT_TRUE(inbox.wait([&] { return inbox.resyncs == 1; }));
+  std::vector<EngineEvent> batch;
+  for (TaskId id = 1; id <= 3; ++id) {
+    batch.push_back({EngineEvent::Kind::kRunFinished, id, from_unix_ms(1'000 * id), id - 1});
+  }
+  batch.push_back({EngineEvent::Kind::kRunFinished, 4, std::nullopt, 0});
+  ASSERT_TRUE(publisher->publish_all(batch));
+  ASSERT_TRUE(publisher->publish_all({}));  // nothing to say: nothing sent
+  ASSERT_TRUE(inbox.wait([&] { return inbox.events.size() == batch.size(); }));
+  EXPECT_EQ(inbox.events, batch);
+  // A damaged line costs only itself.
+  redis_server().command({"PUBLISH", "fetchd:events", "f 9 - 0\nnonsense\nd 10 - 0"});
+  ASSERT_TRUE(inbox.wait([&] { return inbox.events.size() == batch.size() + 2; }));
+  EXPECT_EQ(inbox.events[4], (EngineEvent{EngineEvent::Kind::kRunFinished, 9, std::nullopt, 0}));
+  EXPECT_EQ(inbox.events[5], (EngineEvent{EngineEvent::Kind::kTaskDeleted, 10, std::nullopt, 0}));
+  subscriber->stop();
+}
+
 TEST(EngineEventText, RoundTripsAndRejectsGarbage) {
   for (const EngineEvent& e :
        {EngineEvent{EngineEvent::Kind::kTaskChanged, 1, std::nullopt, 0},

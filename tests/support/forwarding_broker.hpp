@@ -19,6 +19,9 @@ class ForwardingBroker : public Broker {
     return inner_.claim(max, wait, lease);
   }
   Result<void> complete(const Claim& claim) override { return inner_.complete(claim); }
+  std::vector<Result<void>> complete_all(const std::vector<Claim>& claims) override {
+    return inner_.complete_all(claims);
+  }
   Result<void> release(const Claim& claim) override { return inner_.release(claim); }
   Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) override {
     return inner_.extend(claim, lease);

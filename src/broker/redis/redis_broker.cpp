@@ -35,12 +35,25 @@ redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[2], 'scheduled_at', ARGV[3], 'a
            'manual', ARGV[5], 'deliveries', '0')
 return 1)";
 
-// KEYS: stream, the task's held key. Atomic so that a run is never half-done: the ack, the
-// delete and the end of the task's hold happen together or not at all.
+// KEYS: stream, then the held key of each run. ARGV: group, then each run's entry id and due
+// time. Each run atomically, so that none is ever half-done: the ack, the delete and the end
+// of the task's hold happen together or not at all. Returns 1 (done) or 0 (no longer
+// pending) per run.
 constexpr const char* kCompleteScript = R"(
+local acked = {}
+for i = 2, #KEYS do
+  local id = ARGV[2 * i - 2]
+  local n = redis.call('XACK', KEYS[1], ARGV[1], id)
+  if n == 1 then redis.call('XDEL', KEYS[1], id) end
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then redis.call('DEL', KEYS[i]) end
+  acked[i - 1] = n
+end
+return acked)";
+
+// KEYS: stream. An entry that is not a run holds no task.
+constexpr const char* kDropScript = R"(
 local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 if n == 1 then redis.call('XDEL', KEYS[1], ARGV[2]) end
-if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return n)";
 
 // The old entry goes and the new one comes in one step: the run is never lost nor doubled.
@@ -135,7 +148,7 @@ struct RedisBroker::Impl {
 
   // Drops an entry that is not a run (written by something else, or damaged).
   void drop_unreadable(const Entry& entry) {
-    (void)eval(kCompleteScript, {options.group, entry.id});
+    (void)eval(kDropScript, {options.group, entry.id});
     log->error("redis broker: dropping unreadable stream entry {}", entry.id);
   }
 
@@ -288,19 +301,47 @@ Result<std::vector<Claim>> RedisBroker::claim(std::size_t max, std::chrono::mill
 }
 
 Result<void> RedisBroker::complete(const Claim& claim) {
-  auto acked = impl_->eval(
-      kCompleteScript,
-      {impl_->options.group, claim.receipt, std::to_string(to_unix_ms(claim.run.scheduled_at))},
-      {impl_->held_key(claim.run.task_id)});
-  if (!acked) return tl::unexpected(acked.error());
-  // Done by its first holder after all: do not hand it out again.
-  impl_->forget_pending(claim.receipt);
-  if (*acked == 0) {
-    return fail(ErrorCode::kNotFound, "the claim on the run of task " +
-                                          std::to_string(claim.run.task_id) +
-                                          " is no longer held (completed or released)");
+  return std::move(complete_all({claim}).front());
+}
+
+std::vector<Result<void>> RedisBroker::complete_all(const std::vector<Claim>& claims) {
+  if (claims.empty()) return {};
+  std::vector<std::string> argv{"EVAL", kCompleteScript, std::to_string(claims.size() + 1),
+                                impl_->options.stream};
+  argv.reserve(4 + 3 * claims.size() + 1);
+  for (const Claim& claim : claims) argv.push_back(impl_->held_key(claim.run.task_id));
+  argv.push_back(impl_->options.group);
+  for (const Claim& claim : claims) {
+    argv.push_back(claim.receipt);
+    argv.push_back(std::to_string(to_unix_ms(claim.run.scheduled_at)));
   }
-  return {};
+  auto reply = impl_->run_command(argv);
+  const redisReply* r = reply ? reply->get() : nullptr;
+  std::optional<Error> error;
+  if (!reply) {
+    error = reply.error();
+  } else if (r->type != REDIS_REPLY_ARRAY || r->elements != claims.size()) {
+    error = Error::make(ErrorCode::kInternal, "Redis broker error", "EVAL: " + text_of(r));
+  }
+  std::vector<Result<void>> results;
+  results.reserve(claims.size());
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (error) {
+      results.emplace_back(tl::unexpected(*error));
+      continue;
+    }
+    // Done by its first holder after all: do not hand it out again.
+    impl_->forget_pending(claims[i].receipt);
+    if (r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1) {
+      results.emplace_back();
+    } else {
+      results.emplace_back(
+          fail(ErrorCode::kNotFound, "the claim on the run of task " +
+                                         std::to_string(claims[i].run.task_id) +
+                                         " is no longer held (completed or released)"));
+    }
+  }
+  return results;
 }
 
 Result<void> RedisBroker::release(const Claim& claim) {

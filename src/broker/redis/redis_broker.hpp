@@ -50,6 +50,8 @@ class RedisBroker final : public Broker {
                                    std::chrono::milliseconds lease) override;
   // complete, release and extend answer kNotFound when the entry is no longer pending.
   Result<void> complete(const Claim& claim) override;
+  // One script call for the whole batch.
+  std::vector<Result<void>> complete_all(const std::vector<Claim>& claims) override;
   // Re-adds the run at the END of the stream (Redis cannot requeue in front) and forgets the old
   // entry, atomically; the delivery count carries over.
   Result<void> release(const Claim& claim) override;

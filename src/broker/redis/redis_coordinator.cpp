@@ -73,9 +73,18 @@ class RedisCoordinator final : public Coordinator {
     token_.clear();
   }
 
-  Result<void> publish(const EngineEvent& event) override {
+  Result<void> publish(const EngineEvent& event) override { return publish_all({event}); }
+
+  // One message, one event a line.
+  Result<void> publish_all(const std::vector<EngineEvent>& events) override {
+    if (events.empty()) return {};
+    std::string payload;
+    for (const EngineEvent& event : events) {
+      if (!payload.empty()) payload += '\n';
+      payload += encode(event);
+    }
     std::lock_guard lock(mutex_);
-    auto reply = commands_.command({"PUBLISH", options_.channel, encode(event)});
+    auto reply = commands_.command({"PUBLISH", options_.channel, payload});
     if (!reply) return tl::unexpected(reply.error());
     if (is_error(reply->get())) {
       return fail(ErrorCode::kInternal, "Redis coordinator error", text_of(reply->get()));
@@ -121,16 +130,25 @@ class RedisCoordinator final : public Coordinator {
         continue;
       }
       const std::string payload = text_of(r->element[2]);
-      auto event = decode_event(payload);
-      if (!event) {
-        log_->warn("coordinator: ignoring a malformed event \"{}\"", payload);
-        continue;
+      std::string_view rest(payload);
+      while (!rest.empty()) {
+        const auto end = rest.find('\n');
+        deliver(rest.substr(0, end), on_event);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
       }
-      try {
-        on_event(*event);
-      } catch (const std::exception& e) {
-        log_->error("coordinator: handling event \"{}\" failed: {}", payload, e.what());
-      }
+    }
+  }
+
+  void deliver(std::string_view line, const std::function<void(const EngineEvent&)>& on_event) {
+    auto event = decode_event(line);
+    if (!event) {
+      log_->warn("coordinator: ignoring a malformed event \"{}\"", line);
+      return;
+    }
+    try {
+      on_event(*event);
+    } catch (const std::exception& e) {
+      log_->error("coordinator: handling event \"{}\" failed: {}", line, e.what());
     }
   }
 

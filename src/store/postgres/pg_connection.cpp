@@ -2,6 +2,7 @@
 
 #include "store/postgres/pg_connection.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <stdexcept>
@@ -129,19 +130,103 @@ Result<Rows> Connection::check(ResultHandle result, std::string_view sql) {
   return fail(ErrorCode::kInternal, "database error", internal);
 }
 
-Result<Rows> Connection::exec(const std::string& sql, const Params& args) {
+Result<const std::string*> Connection::prepare(const std::string& sql) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size());
     ResultHandle prepared(PQprepare(conn_.get(), name.c_str(), sql.c_str(), 0, nullptr));
-    if (auto done = check(std::move(prepared), sql); !done) return done;
+    if (auto done = check(std::move(prepared), sql); !done) return tl::unexpected(done.error());
     it = prepared_.emplace(sql, std::move(name)).first;
   }
+  return &it->second;
+}
+
+Result<Rows> Connection::exec(const std::string& sql, const Params& args) {
+  auto name = prepare(sql);
+  if (!name) return tl::unexpected(name.error());
   const auto values = args.pointers();
-  ResultHandle result(PQexecPrepared(conn_.get(), it->second.c_str(), args.size(),
+  ResultHandle result(PQexecPrepared(conn_.get(), (*name)->c_str(), args.size(),
                                      values.empty() ? nullptr : values.data(), nullptr, nullptr,
                                      0));
   return check(std::move(result), sql);
+}
+
+Result<std::vector<Rows>> Connection::exec_each(const std::string& sql,
+                                                const std::vector<Params>& each) {
+  // Pipelines of a bounded size: a blocking connection that sends without reading could fill
+  // both sockets' buffers (the server's answers, our calls) and wait on itself.
+  constexpr std::size_t kPipelineDepth = 128;
+  auto name = prepare(sql);
+  if (!name) return tl::unexpected(name.error());
+  std::vector<Rows> rows;
+  rows.reserve(each.size());
+  for (std::size_t begin = 0; begin < each.size(); begin += kPipelineDepth) {
+    auto part = pipeline(**name, sql, each, begin, std::min(each.size(), begin + kPipelineDepth));
+    if (!part) return tl::unexpected(part.error());
+    for (auto& one : *part) rows.push_back(std::move(one));
+  }
+  return rows;
+}
+
+Result<std::vector<Rows>> Connection::pipeline(const std::string& name, const std::string& sql,
+                                               const std::vector<Params>& each, std::size_t begin,
+                                               std::size_t end) {
+  PGconn* conn = conn_.get();
+  auto lost = [&](const char* what) -> Result<std::vector<Rows>> {
+    const std::string message = trimmed(PQerrorMessage(conn));
+    // A connection left mid-pipeline cannot run anything else: start it afresh (a broken one
+    // is reset by the store's pool before its next use).
+    if (PQstatus(conn) == CONNECTION_OK) {
+      PQreset(conn);
+      prepared_.clear();
+    }
+    return fail(ErrorCode::kUnavailable, "the database is unavailable",
+                std::string(what) + ": " + message + " in: " + sql.substr(0, 200));
+  };
+  if (PQenterPipelineMode(conn) != 1) return lost("cannot enter pipeline mode");
+  for (std::size_t i = begin; i < end; ++i) {
+    const auto values = each[i].pointers();
+    if (PQsendQueryPrepared(conn, name.c_str(), each[i].size(),
+                            values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) != 1) {
+      return lost("cannot send a pipelined statement");
+    }
+  }
+  if (PQpipelineSync(conn) != 1) return lost("cannot end a pipeline");
+  // Each call answers with its result and a null; an error makes every later call answer
+  // PGRES_PIPELINE_ABORTED; the sync point answers last.
+  std::vector<Rows> rows;
+  rows.reserve(end - begin);
+  std::optional<Error> first_error;
+  bool after_null = false;
+  for (;;) {
+    ResultHandle result(PQgetResult(conn));
+    if (!result) {
+      // One null ends a call's results; two in a row mean nothing more is coming.
+      if (after_null || PQstatus(conn) != CONNECTION_OK) {
+        return lost("the connection was lost in a pipeline");
+      }
+      after_null = true;
+      continue;
+    }
+    after_null = false;
+    const auto status = PQresultStatus(result.get());
+    if (status == PGRES_PIPELINE_SYNC) break;
+    if (status == PGRES_PIPELINE_ABORTED) continue;
+    auto checked = check(std::move(result), sql);
+    if (!checked) {
+      if (!first_error) first_error = checked.error();
+      continue;
+    }
+    rows.push_back(std::move(*checked));
+  }
+  if (PQexitPipelineMode(conn) != 1) return lost("cannot leave pipeline mode");
+  if (first_error) return tl::unexpected(*first_error);
+  if (rows.size() != end - begin) {
+    return fail(ErrorCode::kInternal, "database error",
+                "a pipeline of " + std::to_string(end - begin) + " calls answered " +
+                    std::to_string(rows.size()) + " in: " + sql.substr(0, 200));
+  }
+  return rows;
 }
 
 Result<Rows> Connection::exec_script(const std::string& sql) {

@@ -100,6 +100,10 @@ class Connection {
 
   // A parameterised statement, prepared on first use and reused after.
   Result<Rows> exec(const std::string& sql, const Params& args = {});
+  // The same statement once per element of `each`, pipelined: sent together and answered
+  // together, one round trip for many calls instead of one each. The rows of every call, in
+  // order; the first error fails the whole (later calls are not run).
+  Result<std::vector<Rows>> exec_each(const std::string& sql, const std::vector<Params>& each);
   // One or more statements without parameters (migrations, BEGIN/COMMIT/ROLLBACK).
   Result<Rows> exec_script(const std::string& sql);
 
@@ -112,6 +116,11 @@ class Connection {
  private:
   explicit Connection(ConnHandle conn) : conn_(std::move(conn)) {}
   Result<Rows> check(ResultHandle result, std::string_view sql);
+  // The statement's name, preparing it on first use.
+  Result<const std::string*> prepare(const std::string& sql);
+  Result<std::vector<Rows>> pipeline(const std::string& name, const std::string& sql,
+                                     const std::vector<Params>& each, std::size_t begin,
+                                     std::size_t end);
 
   ConnHandle conn_;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name

@@ -172,11 +172,6 @@ Result<std::int64_t> first_column(const Rows& rows, int r) {
   return rows.int64(r, 0);
 }
 
-std::optional<std::int64_t> first_int64(const Rows& rows) {
-  if (rows.empty()) return std::nullopt;
-  return rows.int64(0, 0);
-}
-
 template <typename Map>
 auto single_row(const Rows& rows, const char* absent, Map map) -> decltype(map(rows, 0)) {
   if (rows.empty()) return fail(ErrorCode::kNotFound, absent);
@@ -500,13 +495,8 @@ class PostgresStore final : public Store {
       auto tx = pg::Transaction::begin(conn);
       if (!tx) return propagate(tx);
       if (auto locked = lock_tasks(conn, runs); !locked) return propagate(locked);
-      std::vector<RecordedRun> recorded;
-      recorded.reserve(runs.size());
-      for (const auto& one_run : runs) {
-        auto one = record_run(conn, one_run);
-        if (!one) return propagate(one);
-        recorded.push_back(*one);
-      }
+      auto recorded = record_each(conn, runs);
+      if (!recorded) return recorded;
       if (auto done = tx->commit(); !done) return propagate(done);
       return recorded;
     });
@@ -615,104 +605,43 @@ class PostgresStore final : public Store {
     return {};
   }
 
-  // One record of record_runs, inside its transaction (mirrors the SQLite store's).
-  static Result<RecordedRun> record_run(Connection& conn, const RunRecord& run) {
-    const Job& job = run.job;
-    RecordedRun recorded;
-    std::int64_t previous_data_id = 0;
-    {
-      // Checked first so that a deleted task is an outcome, not a foreign key error (the row
-      // is already locked by lock_tasks).
-      auto rows = conn.exec("SELECT coalesce(last_data_id, 0) FROM tasks WHERE id = $1",
-                            params(job.task_id));
-      if (!rows) return propagate(rows);
-      if (rows->empty()) {
-        recorded.task_missing = true;
-        return recorded;
-      }
-      previous_data_id = rows->int64(0, 0);
-    }
-    const bool succeeded = job.status == JobStatus::kSucceeded;
-    bool inserted_data = false;
-    if (succeeded && run.body && run.content_hash) {
-      auto existing = find_data(conn, job.task_id, *run.content_hash);
-      if (!existing) return propagate(existing);
-      if (*existing) {
-        recorded.data_id = **existing;
-        recorded.changed = **existing != previous_data_id;
-      } else {
-        const TimePoint created =
-            job.finished_at.value_or(job.started_at.value_or(job.scheduled_at));
-        auto rows = conn.exec(
-            "INSERT INTO data (task_id, content_hash, body, bytes, records, created_at) "
-            "VALUES ($1, $2, $3::json, $4, $5, $6) RETURNING id",
-            params(job.task_id, *run.content_hash, *run.body,
-                   static_cast<std::int64_t>(run.body->size()), job.records, created));
-        if (!rows) return propagate(rows);
-        auto id = first_int64(*rows);
-        if (!id) return fail(ErrorCode::kInternal, "database error", "data insert returned no id");
-        recorded.data_id = *id;
-        recorded.changed = true;
-        inserted_data = true;
-      }
-    }
-    {
-      std::optional<bool> changed;
-      if (recorded.data_id) changed = recorded.changed;
+  // Every record of the batch through fetchd_record_run (migration 0004_record_run, the
+  // SQLite store's record steps in PL/pgSQL), pipelined: one round trip for the whole batch.
+  static Result<std::vector<RecordedRun>> record_each(Connection& conn,
+                                                      const std::vector<RunRecord>& runs) {
+    std::vector<pg::Params> calls;
+    calls.reserve(runs.size());
+    for (const auto& run : runs) {
+      const Job& job = run.job;
       std::optional<std::int64_t> http_status;
       if (job.http_status) http_status = *job.http_status;
-      auto rows = conn.exec(
-          "INSERT INTO jobs (task_id, attempt, scheduled_at, started_at, finished_at, "
-          "duration_ms, status, http_status, error, response_bytes, records, changed, worker_id, "
-          "data_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
-          "ON CONFLICT (task_id, scheduled_at) DO NOTHING RETURNING id",
-          params(job.task_id, job.attempt, job.scheduled_at, job.started_at, job.finished_at,
-                 job.duration_ms, std::string(to_string(job.status)), http_status, job.error,
-                 job.response_bytes, job.records, changed, job.worker_id, recorded.data_id));
-      if (!rows) return propagate(rows);
-      auto id = first_int64(*rows);
-      if (!id) {
-        // Another run of this (task, due time) was recorded first: this one is dropped whole,
-        // including a document only it would have referenced.
-        if (inserted_data) {
-          if (auto done = conn.exec("DELETE FROM data WHERE id = $1", params(*recorded.data_id));
-              !done) {
-            return propagate(done);
-          }
-        }
-        return RecordedRun{};
-      }
-      recorded.job_id = *id;
+      std::optional<std::int64_t> body_bytes;
+      if (run.body) body_bytes = static_cast<std::int64_t>(run.body->size());
+      calls.push_back(params(job.task_id, job.attempt, job.scheduled_at, job.started_at,
+                             job.finished_at, job.duration_ms, std::string(to_string(job.status)),
+                             http_status, job.error, job.response_bytes, job.records, job.worker_id,
+                             run.content_hash, run.body, body_bytes, run.update_task,
+                             run.next_run_at));
     }
-    if (run.update_task) {
-      const bool failed = job.status == JobStatus::kFailed || job.status == JobStatus::kTimedOut;
-      auto rows = conn.exec(
-          "UPDATE tasks SET last_job_id = $1, last_status = $2, last_run_at = $3, "
-          "last_duration_ms = $4, last_error = $5, "
-          "last_data_id = coalesce($6::bigint, last_data_id), "
-          "consecutive_failures = CASE WHEN $7::boolean THEN 0 "
-          "ELSE consecutive_failures + $8::bigint END, "
-          // A task paused while its run was in flight stays without a next run.
-          "next_run_at = CASE WHEN paused THEN NULL ELSE $9::bigint END, "
-          "job_count = job_count + 1 WHERE id = $10",
-          params(recorded.job_id, std::string(to_string(job.status)), job.started_at,
-                 job.duration_ms, job.error, recorded.data_id, succeeded,
-                 std::int64_t{failed ? 1 : 0}, run.next_run_at, job.task_id));
-      if (!rows) return propagate(rows);
-    } else {
-      auto rows = conn.exec("UPDATE tasks SET job_count = job_count + 1 WHERE id = $1",
-                            params(job.task_id));
-      if (!rows) return propagate(rows);
+    auto answers = conn.exec_each(
+        "SELECT out_job_id, out_data_id, out_changed, out_task_missing FROM fetchd_record_run("
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        calls);
+    if (!answers) return propagate(answers);
+    std::vector<RecordedRun> recorded;
+    recorded.reserve(answers->size());
+    for (const Rows& rows : *answers) {
+      if (rows.size() != 1) {
+        return fail(ErrorCode::kInternal, "database error", "fetchd_record_run returned no row");
+      }
+      RecordedRun one;
+      one.job_id = rows.int64(0, 0);
+      one.data_id = rows.opt_int64(0, 1);
+      one.changed = rows.boolean(0, 2);
+      one.task_missing = rows.boolean(0, 3);
+      recorded.push_back(one);
     }
     return recorded;
-  }
-
-  static Result<std::optional<DataId>> find_data(Connection& conn, TaskId task,
-                                                 const std::string& hash) {
-    auto rows = conn.exec("SELECT id FROM data WHERE task_id = $1 AND content_hash = $2",
-                          params(task, hash));
-    if (!rows) return propagate(rows);
-    return first_int64(*rows);
   }
 
   // Mirrors the SQLite store's prunable_jobs: the oldest rows if they finished before

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "scheduler_fixture.hpp"
@@ -545,6 +546,28 @@ TEST_F(SchedulerTest, HundredThousandTasksLoadAndAdvance) {
   for (const fetchd::Run& run : runs) scheduler_->run_finished(run.task_id, std::nullopt, 0);
   EXPECT_EQ(scheduler_->in_flight(), 0u);
   EXPECT_EQ(scheduler_->size(), static_cast<std::size_t>(kTasks));
+}
+
+TEST_F(SchedulerTest, ABatchOfFinishedRunsActsAsEachOneDid) {
+  const TaskId a = add_task(t0_, t0_ + days(1), 10);
+  const TaskId b = add_task(t0_, t0_ + days(1), 10);
+  add_task(t0_, t0_ + days(1), 10);  // c
+  EXPECT_EQ(scheduler_->advance(t0_), 3u);
+  ASSERT_EQ(broker_.take().size(), 3u);
+  EXPECT_EQ(scheduler_->in_flight(), 3u);
+  // a: next run as recorded; b: suspended by the worker's count (nullopt); an unknown task is
+  // ignored; c stays in flight.
+  scheduler_->runs_finished({{a, t0_ + seconds(10), 0}, {b, std::nullopt, 0}, {999, t0_, 0}});
+  EXPECT_EQ(scheduler_->in_flight(), 1u);
+  EXPECT_EQ(scheduler_->next_wakeup(), t0_ + seconds(10));
+  EXPECT_EQ(scheduler_->advance(t0_ + seconds(10)), 2u);  // a, and b from its own schedule
+  auto runs = broker_.take();
+  ASSERT_EQ(runs.size(), 2u);
+  std::set<TaskId> ids{runs[0].task_id, runs[1].task_id};
+  EXPECT_EQ(ids, (std::set<TaskId>{a, b}));
+  EXPECT_EQ(scheduler_->in_flight(), 3u);  // c's run is still out
+  scheduler_->runs_finished({});
+  EXPECT_EQ(scheduler_->in_flight(), 3u);
 }
 
 // --- the thread --------------------------------------------------------------------------

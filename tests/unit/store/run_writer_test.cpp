@@ -270,6 +270,47 @@ TEST_F(RunWriterTest, BatchesNeverExceedMaxBatch) {
   EXPECT_EQ(jobs_of(0), 101u);
 }
 
+TEST_F(RunWriterTest, TheBatchHookFollowsEachBatchsCallbacksOnTheWritersThread) {
+  Gate gate;
+  std::atomic<bool> first{true};
+  store_->set_hook([&](const std::vector<RunRecord>&) -> Result<void> {
+    if (first.exchange(false)) gate.wait();
+    return {};
+  });
+  RunWriter writer(*store_, log_, {.max_batch = 4, .max_delay = 1ms});
+  std::mutex mutex;
+  std::vector<std::size_t> answered_per_batch;  // callbacks seen before each hook call
+  std::size_t answered = 0;
+  std::set<std::thread::id> threads;
+  writer.on_batch_done([&] {
+    std::lock_guard lock(mutex);
+    answered_per_batch.push_back(answered);
+    answered = 0;
+    threads.insert(std::this_thread::get_id());
+  });
+  Outcomes outcomes;
+  for (int i = 0; i < 9; ++i) {
+    auto slot = outcomes.slot(i);
+    writer.submit(run(0, i), [&, slot](Result<RecordedRun> result) mutable {
+      {
+        std::lock_guard lock(mutex);
+        ++answered;
+      }
+      slot(std::move(result));
+    });
+  }
+  gate.open();
+  ASSERT_TRUE(outcomes.wait_for(9));
+  writer.stop();
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(answered, 0u);  // every callback was followed by its batch's hook
+  EXPECT_EQ(answered_per_batch, store_->batch_sizes());
+  EXPECT_EQ(std::accumulate(answered_per_batch.begin(), answered_per_batch.end(), std::size_t{0}),
+            9u);
+  EXPECT_EQ(threads.size(), 1u);
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
+}
+
 TEST_F(RunWriterTest, ARecordWaitsAtMostMaxDelayForCompany) {
   Outcomes outcomes;
   RunWriter writer(*store_, log_, {.max_batch = 512, .max_delay = 300ms});

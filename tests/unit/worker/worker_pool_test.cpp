@@ -228,6 +228,18 @@ class RecordingListener final : public RunListener {
     }
     changed_.notify_all();
   }
+  void runs_finished(const std::vector<FinishedRun>& runs) override {
+    {
+      std::lock_guard lock(mutex_);
+      batches_.push_back(runs.size());
+    }
+    RunListener::runs_finished(runs);
+  }
+  // The size of each runs_finished batch.
+  std::vector<std::size_t> batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
+  }
   bool wait_for(std::size_t n, Millis timeout = 10s) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] { return finished_.size() >= n; });
@@ -241,6 +253,7 @@ class RecordingListener final : public RunListener {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<Finished> finished_;
+  std::vector<std::size_t> batches_;
 };
 
 class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -896,6 +909,49 @@ class CountingBroker final : public test::ForwardingBroker {
 
   std::atomic<int> claims{0};
 };
+
+// Counts the completions that reach a LocalBroker, one by one and in batches.
+class CompletionCountingBroker final : public test::ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  Result<void> complete(const Claim& claim) override {
+    ++singles;
+    return ForwardingBroker::complete(claim);
+  }
+  std::vector<Result<void>> complete_all(const std::vector<Claim>& claims) override {
+    std::lock_guard lock(mutex);
+    batches.push_back(claims.size());
+    return ForwardingBroker::complete_all(claims);
+  }
+
+  std::atomic<int> singles{0};
+  std::mutex mutex;
+  std::vector<std::size_t> batches;
+};
+
+TEST_F(WorkerPoolTest, AWrittenBatchIsCompletedAndAnnouncedTogether) {
+  std::vector<Task> tasks;
+  for (int i = 0; i < 6; ++i) tasks.push_back(add_task("batch" + std::to_string(i)));
+  for (const Task& t : tasks) enqueue(t);
+  // A writer that waits long enough for all six outcomes to share one transaction.
+  RunWriter batching(*store, log, {.max_batch = 512, .max_delay = 1s});
+  CompletionCountingBroker counting(broker);
+  WorkerPool workers(*store, counting, fetcher, batching, listener, clock, metrics, log, options());
+  workers.start();
+  ASSERT_TRUE(listener.wait_for(6));
+  workers.stop(0ms);
+  batching.stop();
+  EXPECT_EQ(counting.singles.load(), 0);
+  {
+    std::lock_guard lock(counting.mutex);
+    EXPECT_EQ(counting.batches, std::vector<std::size_t>{6});
+  }
+  EXPECT_EQ(listener.batches(), std::vector<std::size_t>{6});
+  EXPECT_EQ(broker.leased(), 0u);
+  EXPECT_EQ(workers.counts().succeeded, 6u);
+  EXPECT_EQ(workers.in_flight(), 0u);
+  for (const Task& t : tasks) EXPECT_EQ(jobs_of(t.id).size(), 1u);
+}
 
 // Flags every claim as exhausted, as the Redis broker does past broker_max_deliveries.
 class ExhaustingBroker final : public test::ForwardingBroker {
