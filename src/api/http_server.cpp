@@ -42,6 +42,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "api/problem.hpp"
+#include "core/thread_name.hpp"
 
 namespace fetchd::api {
 
@@ -304,6 +305,7 @@ Result<void> HttpServer::Impl::start() {
   asio::co_spawn(*accept_strand, accept_loop(), asio::detached);
   for (unsigned i = 0; i < std::max(1U, options.threads); ++i) {
     threads.emplace_back([this] {
+      name_this_thread("fetchd-http");
       for (;;) {
         try {
           io->run();

@@ -8,6 +8,7 @@
 
 #include "app/remote_scheduler.hpp"
 
+#include "core/thread_name.hpp"
 #include "fetch/curl_fetcher.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/run_writer.hpp"
@@ -26,7 +27,10 @@ class Pruner {
   ~Pruner() { stop(); }
 
   void start() {
-    thread_ = std::thread([this] { loop(); });
+    thread_ = std::thread([this] {
+      name_this_thread("fetchd-prune");
+      loop();
+    });
   }
   void stop() {
     {
@@ -274,7 +278,10 @@ Result<void> Engine::start() {
                                                loaded.error().message);
                                  }
                                });
-      d.lead_thread = std::thread([&d] { d.lead_loop(); });
+      d.lead_thread = std::thread([&d] {
+        name_this_thread("fetchd-lead");
+        d.lead_loop();
+      });
     } else {
       d.scheduler->start();
       d.leading = true;

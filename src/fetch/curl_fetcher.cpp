@@ -21,6 +21,7 @@
 #include <spdlog/sinks/null_sink.h>
 
 #include "core/address_guard.hpp"
+#include "core/thread_name.hpp"
 
 namespace fetchd {
 
@@ -275,7 +276,10 @@ class CurlFetcher final : public Fetcher {
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, limit);
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, limit);
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      name_this_thread("fetchd-fetch");
+      run();
+    });
   }
 
   ~CurlFetcher() override {

@@ -14,6 +14,7 @@
 
 #include "core/job.hpp"
 #include "core/schedule.hpp"
+#include "core/thread_name.hpp"
 
 namespace fetchd {
 namespace {
@@ -213,7 +214,10 @@ void Scheduler::start() {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
-  thread_ = std::thread([this] { run_loop(); });
+  thread_ = std::thread([this] {
+    name_this_thread("fetchd-sched");
+    run_loop();
+  });
 }
 
 void Scheduler::stop() {

@@ -3,6 +3,7 @@
 // its callback, outside the lock.
 
 #include "store/run_writer.hpp"
+#include "core/thread_name.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -215,7 +216,10 @@ struct RunWriter::Impl {
 
 RunWriter::RunWriter(Store& store, std::shared_ptr<spdlog::logger> log, RunWriterOptions options)
     : impl_(std::make_unique<Impl>(store, std::move(log), options)) {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    name_this_thread("fetchd-writer");
+    impl->run();
+  });
 }
 
 RunWriter::~RunWriter() {

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "core/schedule.hpp"
+#include "core/thread_name.hpp"
 #include "fetch/request_builder.hpp"
 #include "worker/fetch_outcome.hpp"
 
@@ -103,7 +104,10 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     if (claim_thread_.joinable()) return;
     start_workers_locked();
     claiming_ = true;
-    claim_thread_ = std::thread([this] { claim_loop(false, {}); });
+    claim_thread_ = std::thread([this] {
+      name_this_thread("fetchd-claim");
+      claim_loop(false, {});
+    });
   }
 
   DrainReport drain(std::chrono::milliseconds timeout) {
@@ -202,9 +206,15 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       if (auto self = weak.lock()) self->finish_batch();
     });
     for (unsigned i = 0; i < options_.parse_threads; ++i) {
-      parse_threads_.emplace_back([this] { work_loop(); });
+      parse_threads_.emplace_back([this] {
+        name_this_thread("fetchd-parse");
+        work_loop();
+      });
     }
-    heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
+    heartbeat_thread_ = std::thread([this] {
+      name_this_thread("fetchd-lease");
+      heartbeat_loop();
+    });
   }
 
   // --- claiming --------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "broker/redis/redis_connection.hpp"
+#include "core/thread_name.hpp"
 
 namespace fetchd {
 
@@ -96,6 +97,7 @@ class RedisCoordinator final : public Coordinator {
                  std::function<void()> resync) override {
     if (thread_.joinable()) return;
     thread_ = std::thread([this, on_event = std::move(on_event), resync = std::move(resync)] {
+      name_this_thread("fetchd-events");
       listen(on_event, resync);
     });
   }
