@@ -1,15 +1,22 @@
-// CurlFetcher: one libcurl multi handle owned by one engine thread. Other threads only touch
-// the mutex-guarded queue and curl_multi_wakeup; everything else (easy handles, the transfers,
+// CurlFetcher: one libcurl multi handle owned by one engine thread, driven by epoll through
+// curl's socket interface (curl_multi_socket_action): a ready socket costs the work of its own
+// transfer, not a pass over every transfer in flight. Other threads only touch the
+// mutex-guarded queue and the wake-up eventfd; everything else (easy handles, the transfers,
 // callbacks) lives on the engine thread, so curl needs no locking of its own.
 #include "fetch/curl_fetcher.hpp"
 
 #include <curl/curl.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
@@ -267,8 +274,28 @@ class CurlFetcher final : public Fetcher {
                                                  std::make_shared<spdlog::sinks::null_sink_mt>());
     guard_.allow_private = options_.allow_private;
     guard_.allowed = options_.allowed_ranges;
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) {
+      close_fds();
+      throw std::runtime_error("cannot create the fetch engine's epoll and eventfd");
+    }
+    epoll_event wake{};
+    wake.events = EPOLLIN;
+    wake.data.fd = wake_fd_;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+      close_fds();
+      throw std::runtime_error("cannot watch the fetch engine's eventfd");
+    }
     multi_ = curl_multi_init();
-    if (multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+    if (multi_ == nullptr) {
+      close_fds();
+      throw std::runtime_error("curl_multi_init failed");
+    }
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, static_cast<void*>(this));
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, static_cast<void*>(this));
     const long limit = static_cast<long>(options_.concurrency);
     // Our queue bounds the transfers, so curl must not queue behind our back (a transfer
     // waiting for a per-host slot would burn its timeout); the cache keeps one idle
@@ -286,6 +313,7 @@ class CurlFetcher final : public Fetcher {
     stop(milliseconds(0));
     for (CURL* easy : idle_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
+    close_fds();
   }
 
   CurlFetcher(const CurlFetcher&) = delete;
@@ -294,9 +322,11 @@ class CurlFetcher final : public Fetcher {
   void fetch(FetchRequest request, Callback done) override {
     Pending pending{std::move(request), std::move(done)};
     bool accepted = false;
+    bool was_empty = false;
     try {
       std::lock_guard lock(mutex_);
       if (!stopping_) {
+        was_empty = queue_.empty();
         queue_.push_back(std::move(pending));  // strong guarantee: intact if it throws
         in_flight_.fetch_add(1);
         accepted = true;
@@ -307,7 +337,9 @@ class CurlFetcher final : public Fetcher {
       return;
     }
     if (accepted) {
-      curl_multi_wakeup(multi_);
+      // A queue that was not empty has a wake-up pending already, or waits for a free slot,
+      // which the engine looks for after every completion.
+      if (was_empty) wake();
       return;
     }
     // The engine thread is gone: the caller's thread is the only one left to answer.
@@ -324,7 +356,7 @@ class CurlFetcher final : public Fetcher {
         deadline_ = SteadyClock::now() + std::max(grace, milliseconds(0));
       }
     }
-    curl_multi_wakeup(multi_);
+    wake();
     // From a callback (the engine thread itself) the loop ends on its own; joining is for
     // the other threads, one at a time.
     if (std::this_thread::get_id() == engine_id_.load()) return;
@@ -363,21 +395,87 @@ class CurlFetcher final : public Fetcher {
                                              "started"));
       for (auto& pending : incoming) start(std::move(pending));
 
-      int running = 0;
-      curl_multi_perform(multi_, &running);
       const bool completed = collect_done();
-
       if (shutting_down && (active_.empty() || SteadyClock::now() >= deadline)) break;
-      int wait_ms = completed ? 0 : 1000;  // after completions, queued requests may start
-      if (shutting_down) {
-        const auto left =
-            std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()).count();
-        wait_ms = static_cast<int>(std::clamp<long long>(left, 0, wait_ms));
+      // After completions, queued requests may start at once.
+      auto wait = completed ? milliseconds(0) : milliseconds(1000);
+      if (timer_) {
+        wait = std::min(wait, std::chrono::ceil<milliseconds>(std::max(*timer_ - SteadyClock::now(),
+                                                                       SteadyClock::duration(0))));
       }
-      curl_multi_poll(multi_, nullptr, 0, wait_ms, nullptr);
+      if (shutting_down) {
+        wait = std::clamp(std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()),
+                          milliseconds(0), wait);
+      }
+      poll_once(wait);
     }
     abort_active();
     logger_->debug("fetch engine stopped");
+  }
+
+  // Waits up to `wait` for sockets, the wake-up or curl's timer, and lets curl act on them.
+  void poll_once(milliseconds wait) {
+    std::array<epoll_event, 256> events{};
+    const int ready = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                                 static_cast<int>(wait.count()));
+    int running = 0;
+    for (int i = 0; i < ready; ++i) {
+      const epoll_event& event = events[static_cast<std::size_t>(i)];
+      if (event.data.fd == wake_fd_) {
+        std::uint64_t count = 0;
+        (void)!read(wake_fd_, &count, sizeof count);
+        continue;
+      }
+      int mask = 0;
+      if (event.events & EPOLLIN) mask |= CURL_CSELECT_IN;
+      if (event.events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+      if (event.events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+      curl_multi_socket_action(multi_, event.data.fd, mask, &running);
+    }
+    if (timer_ && SteadyClock::now() >= *timer_) {
+      timer_.reset();
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+  }
+
+  // curl says which sockets to watch for what (CURLMOPT_SOCKETFUNCTION).
+  static int on_socket(CURL* /*easy*/, curl_socket_t socket, int what, void* self, void*) {
+    const int epoll_fd = static_cast<CurlFetcher*>(self)->epoll_fd_;
+    if (what == CURL_POLL_REMOVE) {
+      // The socket may be closed already, which removed it from the set: nothing to undo.
+      (void)epoll_ctl(epoll_fd, EPOLL_CTL_DEL, socket, nullptr);
+      return 0;
+    }
+    epoll_event event{};
+    event.events =
+        ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    event.data.fd = socket;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT) {
+      (void)epoll_ctl(epoll_fd, EPOLL_CTL_ADD, socket, &event);
+    }
+    return 0;
+  }
+
+  // curl's single timer (CURLMOPT_TIMERFUNCTION): -1 cancels it, 0 means now.
+  static int on_timer(CURLM* /*multi*/, long timeout_ms, void* self) {
+    auto& timer = static_cast<CurlFetcher*>(self)->timer_;
+    if (timeout_ms < 0) {
+      timer.reset();
+    } else {
+      timer = SteadyClock::now() + milliseconds(timeout_ms);
+    }
+    return 0;
+  }
+
+  void wake() {
+    const std::uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+
+  void close_fds() {
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    epoll_fd_ = wake_fd_ = -1;
   }
 
   void finish_unstarted(Pending& pending, FetchError error) {
@@ -585,6 +683,11 @@ class CurlFetcher final : public Fetcher {
   std::shared_ptr<spdlog::logger> logger_;
   Guard guard_;
   CURLM* multi_ = nullptr;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: the callers' and stop()'s wake-up of the engine thread
+
+  // Engine thread only (curl calls on_timer from within its calls on that thread).
+  std::optional<SteadyClock::time_point> timer_;
 
   // Engine thread only.
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> active_;
