@@ -131,6 +131,50 @@ TEST_F(PostgresStoreTest, AConstraintViolationIsNotRetriedAndNotUnavailable) {
   EXPECT_TRUE((*store)->ping());
 }
 
+// A worker started with --no-migrate on a schema without 0004_record_run: its records wait
+// (kUnavailable, which the RunWriter retries) instead of failing for good, and go through
+// once the schema is migrated.
+TEST_F(PostgresStoreTest, ASchemaOlderThanTheBinaryIsUnavailableUntilMigrated) {
+  auto store = open_postgres_store(url(), {.pool_size = 1});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->migrate());
+  const auto user = (*store)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0));
+  ASSERT_TRUE(user);
+  TaskSpec spec;
+  spec.name = "t";
+  spec.url = "https://example.com/feed.json";
+  spec.parameters = nlohmann::json::object();
+  spec.start_time = from_unix_ms(0);
+  spec.end_time = from_unix_ms(1'000'000'000);
+  spec.task_interval = 1;
+  auto task = (*store)->create_task(user->id, spec, from_unix_ms(0));
+  ASSERT_TRUE(task);
+  const auto raw = [&](const std::string& sql) {
+    std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url().c_str()), &PQfinish);
+    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK);
+    std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn.get(), sql.c_str()), &PQclear);
+    ASSERT_EQ(PQresultStatus(result.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(result.get());
+  };
+  raw("DROP FUNCTION fetchd_record_run");
+  raw("DELETE FROM schema_migrations WHERE name = '0004_record_run'");
+  RunRecord run;
+  run.job.task_id = task->id;
+  run.job.scheduled_at = from_unix_ms(1000);
+  run.job.started_at = run.job.scheduled_at;
+  run.job.finished_at = from_unix_ms(1010);
+  run.job.status = JobStatus::kFailed;
+  run.job.error = "HTTP 500";
+  run.next_run_at = from_unix_ms(2000);
+  auto waiting = (*store)->record_runs({run});
+  ASSERT_FALSE(waiting);
+  EXPECT_EQ(waiting.error().code, ErrorCode::kUnavailable);
+  ASSERT_TRUE((*store)->migrate());
+  auto recorded = (*store)->record_runs({run});
+  ASSERT_TRUE(recorded) << recorded.error().message << " " << recorded.error().internal;
+  ASSERT_EQ(recorded->size(), 1u);
+  EXPECT_GT((*recorded)[0].job_id, 0);
+}
+
 // Two processes' run writers recording overlapping batches (the same due times of the same
 // tasks, in opposite orders, with the same documents): no batch fails (no deadlock, no
 // duplicate-key abort on the shared document), each (task, due time) lands once, and each

@@ -30,8 +30,12 @@ std::int64_t parse_int64(const char* text) {
 }  // namespace
 
 bool is_unavailable(std::string_view sqlstate) {
+  // 42P01/42883 (no such table, no such function): the schema is older than this binary, as
+  // when a process runs with --no-migrate before `fetchd db migrate`. Waiting for the
+  // migration loses nothing; failing would drop the records of finished runs for good.
   return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
-         sqlstate == "57P03" || sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "53300";
+         sqlstate == "57P03" || sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "53300" ||
+         sqlstate == "42P01" || sqlstate == "42883";
 }
 
 Params& Params::add(std::int64_t value) {
