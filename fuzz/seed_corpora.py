@@ -14,16 +14,7 @@ FUZZ = Path(__file__).resolve().parent
 ROOT = FUZZ.parent
 
 # The seed's example body (docs/api.md), as the original client sends it.
-SEED_TASK = {
-    "name": "amazingexpo",
-    "url": "https://example.com/php-architecture/",
-    "parameters": "{}",
-    "start_time": "2023-01-04T21:41:38.930Z",
-    "end_time": "2033-01-04T21:41:38.930Z",
-    "task_interval": 2,
-    "max_execution_time": 0,
-    "max_attempt": 3,
-}
+SEED_TASK = json.loads((ROOT / "tests" / "integration" / "seed_task.json").read_text())
 FEEDS = ["amazingexpo2020.json", "salesmeeting2020.json", "ceosummersummit2020.json"]
 
 # Fixed bearer tokens the HTTP target's accounts hold (fuzz/targets/http_server.cpp).

@@ -249,47 +249,29 @@ class FastScan {
     }
   }
 
-  bool object() {
-    ++p_;
-    if (++depth_ > kMaxJsonDepth) return false;
-    skip_ws();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-      --depth_;
-      return true;
-    }
-    for (;;) {
-      skip_ws();
-      if (p_ == end_ || *p_ != '"' || !string()) return false;
-      skip_ws();
-      if (p_ == end_ || *p_ != ':') return false;
-      ++p_;
-      skip_ws();
-      if (!value()) return false;
-      skip_ws();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ != '}') return false;
-      ++p_;
-      --depth_;
-      return true;
-    }
-  }
+  bool object() { return container<true>('}'); }
+  bool array() { return container<false>(']'); }
 
-  bool array() {
+  // An object (kKeyed: "key": value members) or an array (values), up to `close`.
+  template <bool kKeyed>
+  bool container(char close) {
     ++p_;
     if (++depth_ > kMaxJsonDepth) return false;
     skip_ws();
-    if (p_ < end_ && *p_ == ']') {
+    if (p_ < end_ && *p_ == close) {
       ++p_;
       --depth_;
       return true;
     }
     for (;;) {
       skip_ws();
+      if constexpr (kKeyed) {
+        if (p_ == end_ || *p_ != '"' || !string()) return false;
+        skip_ws();
+        if (p_ == end_ || *p_ != ':') return false;
+        ++p_;
+        skip_ws();
+      }
       if (!value()) return false;
       skip_ws();
       if (p_ == end_) return false;
@@ -297,7 +279,7 @@ class FastScan {
         ++p_;
         continue;
       }
-      if (*p_ != ']') return false;
+      if (*p_ != close) return false;
       ++p_;
       --depth_;
       return true;

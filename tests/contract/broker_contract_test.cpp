@@ -237,7 +237,7 @@ TYPED_TEST(BrokerContract, CompleteAllAnswersEachClaimInOrder) {
   auto claims = this->claim(4, 0ms, 30s);
   ASSERT_EQ(claims.size(), 4u);
   ASSERT_TRUE(this->broker_->complete(claims[1]));  // done before: the batch's second is stale
-  Claim bogus = claims[3];  // a claim on a run the broker never had
+  Claim bogus = claims[3];                          // a claim on a run the broker never had
   bogus.receipt = "999999999-0";
   bogus.run.scheduled_at += 1ms;
   auto results = this->broker_->complete_all({claims[0], claims[1], claims[2], bogus});

@@ -26,16 +26,7 @@ LISTENING_RE = re.compile(r"listening on http://([0-9A-Za-z.\-\[\]:]+?):(\d+)")
 RFC3339_MS_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 # The seed's example body: must be accepted exactly as written (docs/api.md).
-SEED_TASK = {
-    "name": "amazingexpo",
-    "url": "https://example.com/php-architecture/",
-    "parameters": "{}",
-    "start_time": "2023-01-04T21:41:38.930Z",
-    "end_time": "2033-01-04T21:41:38.930Z",
-    "task_interval": 2,
-    "max_execution_time": 0,
-    "max_attempt": 3,
-}
+SEED_TASK = json.loads((Path(__file__).resolve().parent / "seed_task.json").read_text())
 
 DEFAULT_PASSWORD = "correct horse battery"
 
