@@ -78,8 +78,11 @@ TEST_F(PostgresStoreTest, ConcurrentMigrationsApplyEachMigrationOnce) {
     ASSERT_TRUE(result) << result.error().message << " " << result.error().internal;
     for (const auto& name : *result) ++applied[name];
   }
-  const std::map<std::string, int> once{
-      {"0001_init", 1}, {"0002_engine", 1}, {"0003_suspended_index", 1}, {"0004_record_run", 1}};
+  const std::map<std::string, int> once{{"0001_init", 1},
+                                        {"0002_engine", 1},
+                                        {"0003_suspended_index", 1},
+                                        {"0004_record_run", 1},
+                                        {"0005_drop_next_run_index", 1}};
   EXPECT_EQ(applied, once);
   auto status = stores[0]->migration_status();
   ASSERT_TRUE(status);

@@ -195,7 +195,7 @@ TEST_F(SqliteStoreTest, FileIsInWalMode) {
   RawDb raw(path_);
   EXPECT_EQ(raw.rows("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.rows("SELECT name FROM schema_migrations ORDER BY name"),
-            "0001_init\n0002_engine\n0003_suspended_index");
+            "0001_init\n0002_engine\n0003_suspended_index\n0004_drop_next_run_index");
   EXPECT_NE(raw.rows("SELECT applied_at FROM schema_migrations"), "");
 }
 
@@ -375,7 +375,8 @@ TEST(SqliteUpgrade, Migration0002CountsTheJobsAlreadyThere) {
   }
   auto store = must(open_sqlite_store(path.string()), "open");
   EXPECT_EQ(must(store->migrate(), "migrate"),
-            (std::vector<std::string>{"0002_engine", "0003_suspended_index"}));
+            (std::vector<std::string>{"0002_engine", "0003_suspended_index",
+                                      "0004_drop_next_run_index"}));
   RawDb raw(path);
   EXPECT_EQ(raw.rows("SELECT id, job_count FROM tasks ORDER BY id"), "1|3\n2|1");
   // Retention works on the old jobs right away.
