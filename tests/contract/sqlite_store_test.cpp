@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -200,6 +202,82 @@ TEST_F(SqliteStoreTest, FileIsInWalMode) {
 }
 
 // --- the engine's tables ----------------------------------------------------------------------
+
+// --- Checkpoints --------------------------------------------------------------------------------
+
+// How many tasks the database file itself holds, WAL aside: what checkpoints copied back. Reads
+// a copy of the file without its WAL (a copy taken mid-checkpoint may be torn: -1).
+long long tasks_in_file(const fs::path& path, const fs::path& scratch) {
+  std::error_code ignored;
+  fs::remove(scratch.string() + "-wal", ignored);
+  if (!fs::copy_file(path, scratch, fs::copy_options::overwrite_existing, ignored)) return -1;
+  try {
+    const std::string count = RawDb(scratch).rows("SELECT count(*) FROM tasks");
+    return std::stoll(count);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Stores with the given checkpoint limits, the tasks created one commit each.
+struct CheckpointCase {
+  explicit CheckpointCase(CheckpointLimits limits) {
+    SqliteOptions options;
+    options.checkpoints = limits;
+    store = must(open_sqlite_store(path.string(), options), "open");
+    must(store->migrate(), "migrate");
+    owner = must(store->create_user({"c", "h", Role::kUser}, from_unix_ms(kNowMs)), "user").id;
+  }
+  void create_tasks(int count) {
+    for (int i = 0; i < count; ++i) {
+      must(store->create_task(owner, sample_spec(), from_unix_ms(kNowMs)), "task");
+    }
+  }
+  TempDir dir;
+  fs::path path = dir.path() / "fetchd.db";
+  std::unique_ptr<Store> store;
+  UserId owner = 0;
+};
+
+TEST(SqliteCheckpoints, TheWalIsCopiedBackByTheCheckpointersThread) {
+  // The writer itself would only checkpoint at a million frames (and SQLite's own
+  // auto-checkpoint, which the checkpointer replaces, at 1000): 200 small commits stay far
+  // below both, so only the checkpointer's thread can bring them into the file.
+  CheckpointCase db(CheckpointLimits{4, 1'000'000});
+  db.create_tasks(200);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  long long in_file = -1;
+  while ((in_file = tasks_in_file(db.path, db.dir.path() / "copy.db")) < 200 &&
+         std::chrono::steady_clock::now() < deadline) {
+    // A commit wakes the checkpointer; the tail of the last one needs another commit.
+    db.create_tasks(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(in_file, 200);
+}
+
+TEST(SqliteCheckpoints, AtTheLimitTheWriterCheckpointsBeforeTheCommitReturns) {
+  CheckpointCase db(CheckpointLimits{1, 1});  // every commit reaches the limit
+  db.create_tasks(50);
+  EXPECT_EQ(tasks_in_file(db.path, db.dir.path() / "copy.db"), 50);
+}
+
+TEST(SqliteCheckpoints, WithoutCheckpointsTheFileLagsTheWal) {
+  // The control for the two tests above: a limit no test reaches and no background copy
+  // leave the 50 tasks in the WAL only.
+  CheckpointCase db(CheckpointLimits{1'000'000, 1'000'000});
+  db.create_tasks(50);
+  EXPECT_LT(tasks_in_file(db.path, db.dir.path() / "copy.db"), 1);  // -1: no tasks table yet
+}
+
+TEST(SqliteCheckpoints, NonsensicalLimitsAreRefused) {
+  TempDir dir;
+  SqliteOptions options;
+  options.checkpoints = CheckpointLimits{10, 5};
+  auto store = open_sqlite_store((dir.path() / "f.db").string(), options);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kInvalid);
+}
 
 TEST_F(SqliteStoreTest, DeletingATaskDeletesItsJobsAndData) {
   const auto other = must(store_->create_task(user_.id, sample_spec(), from_unix_ms(0)), "other");

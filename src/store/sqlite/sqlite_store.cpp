@@ -20,6 +20,7 @@
 
 #include "core/embedded_file.hpp"
 #include "store/connection_pool.hpp"
+#include "store/sqlite/sqlite_checkpointer.hpp"
 #include "store/sqlite/sqlite_connection.hpp"
 #include "store/sqlite/sqlite_migrator.hpp"
 
@@ -286,9 +287,12 @@ using ReaderPool = ConnectionPool<Connection>;
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
+  SqliteStore(std::unique_ptr<Connection> writer,
+              std::unique_ptr<sqlite::Checkpointer> checkpointer,
+              std::vector<std::unique_ptr<Connection>> readers)
       : migrations_(sqlite::migrations_from(sqlite_migrations())),
         writer_(std::move(writer)),
+        checkpointer_(std::move(checkpointer)),
         readers_(std::move(readers)) {}
 
   Result<std::vector<std::string>> migrate() override {
@@ -997,7 +1001,8 @@ class SqliteStore final : public Store {
   TaskId task_cursor_ = 0;  // prune: tasks with ids up to here were checked this round
   DataId data_cursor_ = 0;  // prune: documents with ids up to here were checked this round
   std::mutex writer_mutex_;
-  std::unique_ptr<Connection> writer_;  // declared before readers_: closes last, checkpointing
+  std::unique_ptr<Connection> writer_;  // declared first: closes last, checkpointing
+  std::unique_ptr<sqlite::Checkpointer> checkpointer_;  // null for ":memory:"
   ReaderPool readers_;
 };
 
@@ -1041,6 +1046,12 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const SqliteO
       return tl::unexpected(open_error(path, **writer, wal.error()));
     }
   }
+  std::unique_ptr<sqlite::Checkpointer> checkpointer;
+  if (!in_memory) {
+    auto started = sqlite::Checkpointer::start(path, **writer, options.checkpoints);
+    if (!started) return propagate(started);
+    checkpointer = std::move(*started);
+  }
   std::vector<std::unique_ptr<Connection>> readers;
   const unsigned reader_count = in_memory ? 0 : options.read_connections;
   for (unsigned i = 0; i < reader_count; ++i) {
@@ -1048,7 +1059,8 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const SqliteO
     if (!reader) return propagate(reader);
     readers.push_back(std::move(*reader));
   }
-  return std::make_unique<SqliteStore>(std::move(*writer), std::move(readers));
+  return std::make_unique<SqliteStore>(std::move(*writer), std::move(checkpointer),
+                                       std::move(readers));
 }
 
 }  // namespace

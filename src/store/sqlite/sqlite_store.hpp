@@ -12,10 +12,17 @@
 
 namespace fetchd {
 
+// When the WAL is copied back into the database file (see sqlite_checkpointer.hpp).
+struct CheckpointLimits {
+  int pages = 1000;  // a background checkpoint from here on: SQLite's default, 4 MB of 4 KB pages
+  int limit = 8000;  // the writer checkpoints itself from here on
+};
+
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
   unsigned read_connections = 4;  // readers run in parallel with the one writer (WAL);
                                   // ":memory:" always uses one connection for everything
+  CheckpointLimits checkpoints;
 };
 
 // "sqlite://./fetchd.db" -> "./fetchd.db", "sqlite:///abs/path" -> "/abs/path",

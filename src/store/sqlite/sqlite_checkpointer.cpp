@@ -1,0 +1,78 @@
+#include "store/sqlite/sqlite_checkpointer.hpp"
+
+#include <utility>
+
+#include "core/thread_name.hpp"
+
+namespace fetchd::sqlite {
+
+Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& path,
+                                                          Connection& writer,
+                                                          CheckpointLimits limits) {
+  if (limits.pages < 1 || limits.limit < limits.pages) {
+    return fail(ErrorCode::kInvalid, "checkpoint limits must satisfy 1 <= pages <= limit");
+  }
+  auto own = Connection::open(path, ConnectionOptions{});
+  if (!own) return tl::unexpected(own.error());
+  return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(*own), writer, limits));
+}
+
+Checkpointer::Checkpointer(std::unique_ptr<Connection> own, Connection& writer,
+                           CheckpointLimits limits)
+    : own_(std::move(own)), writer_(writer), limits_(limits), thread_([this] { run(); }) {
+  // Replaces the writer's auto-checkpoint hook (sqlite3_wal_hook and wal_autocheckpoint share
+  // the one slot).
+  sqlite3_wal_hook(writer_.handle(), &Checkpointer::on_commit, this);
+}
+
+Checkpointer::~Checkpointer() {
+  sqlite3_wal_autocheckpoint(writer_.handle(), limits_.pages);
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+// On the writer's thread, after each commit, with the WAL's size in frames.
+int Checkpointer::on_commit(void* self_ptr, sqlite3* db, const char* schema, int frames) {
+  auto& self = *static_cast<Checkpointer*>(self_ptr);
+  if (frames >= self.limits_.limit) {
+    // Complete unless a reader still uses old frames; the next write then restarts the WAL.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(self.mutex_);
+    if (frames < self.copied_) self.copied_ = 0;  // the WAL started over
+    if (!self.wanted_ && frames - self.copied_ >= self.limits_.pages) {
+      self.wanted_ = true;
+      wake = true;
+    }
+  }
+  if (wake) self.wake_.notify_one();
+  return SQLITE_OK;
+}
+
+void Checkpointer::run() {
+  name_this_thread("fetchd-ckpt");
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [&] { return wanted_ || stopping_; });
+    if (stopping_) return;
+    wanted_ = false;
+    lock.unlock();
+    int frames = -1;
+    int copied = -1;
+    // A failure (I/O error, a checkpoint already running) leaves the frames in the WAL; the
+    // writer's next commits ask again, and at `limit` the writer checkpoints itself.
+    const int rc = sqlite3_wal_checkpoint_v2(own_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             &frames, &copied);
+    lock.lock();
+    if (rc == SQLITE_OK && copied >= 0) copied_ = copied;
+  }
+}
+
+}  // namespace fetchd::sqlite
