@@ -8,18 +8,24 @@ namespace fetchd::sqlite {
 
 Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& path,
                                                           Connection& writer,
+                                                          std::mutex& writer_mutex,
                                                           CheckpointLimits limits) {
   if (limits.pages < 1 || limits.limit < limits.pages) {
     return fail(ErrorCode::kInvalid, "checkpoint limits must satisfy 1 <= pages <= limit");
   }
   auto own = Connection::open(path, ConnectionOptions{});
   if (!own) return tl::unexpected(own.error());
-  return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(*own), writer, limits));
+  return std::unique_ptr<Checkpointer>(
+      new Checkpointer(std::move(*own), writer, writer_mutex, limits));
 }
 
 Checkpointer::Checkpointer(std::unique_ptr<Connection> own, Connection& writer,
-                           CheckpointLimits limits)
-    : own_(std::move(own)), writer_(writer), limits_(limits), thread_([this] { run(); }) {
+                           std::mutex& writer_mutex, CheckpointLimits limits)
+    : own_(std::move(own)),
+      writer_(writer),
+      writer_mutex_(writer_mutex),
+      limits_(limits),
+      thread_([this] { run(); }) {
   // Replaces the writer's auto-checkpoint hook (sqlite3_wal_hook and wal_autocheckpoint share
   // the one slot).
   sqlite3_wal_hook(writer_.handle(), &Checkpointer::on_commit, this);
@@ -56,6 +62,11 @@ int Checkpointer::on_commit(void* self_ptr, sqlite3* db, const char* schema, int
   return SQLITE_OK;
 }
 
+int Checkpointer::checkpoint(int& frames, int& copied) {
+  return sqlite3_wal_checkpoint_v2(own_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames,
+                                   &copied);
+}
+
 void Checkpointer::run() {
   name_this_thread("fetchd-ckpt");
   std::unique_lock lock(mutex_);
@@ -68,8 +79,15 @@ void Checkpointer::run() {
     int copied = -1;
     // A failure (I/O error, a checkpoint already running) leaves the frames in the WAL; the
     // writer's next commits ask again, and at `limit` the writer checkpoints itself.
-    const int rc = sqlite3_wal_checkpoint_v2(own_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                             &frames, &copied);
+    int rc = checkpoint(frames, copied);
+    if (rc == SQLITE_OK && copied < frames && frames - copied <= limits_.pages / 4) {
+      // The writer committed during the copy, so the WAL cannot start over yet. Copying the
+      // few frames left while no commit can come completes it (unless a reader still uses old
+      // frames), and the writer's next transaction then writes the WAL from its start: a
+      // short wait for the writer, and a WAL that stays about `pages` long under light load.
+      std::lock_guard writer(writer_mutex_);
+      rc = checkpoint(frames, copied);
+    }
     lock.lock();
     if (rc == SQLITE_OK && copied >= 0) copied_ = copied;
   }

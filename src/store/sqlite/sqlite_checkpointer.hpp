@@ -3,10 +3,12 @@
 //
 // The writer connection runs with wal_autocheckpoint off and reports the WAL's size after each
 // commit (sqlite3_wal_hook). Once `pages` frames have not been copied back, the checkpointer's
-// thread runs a PASSIVE checkpoint, which never blocks the writer or the readers. A passive
-// checkpoint can trail a writer that never pauses, and the WAL only starts over after a complete
-// one; at `limit` frames the writer therefore checkpoints itself, as SQLite's auto-checkpoint
-// would have done at `pages`, which bounds the WAL whatever the load.
+// thread runs a PASSIVE checkpoint, which never blocks the writer or the readers. The WAL only
+// starts over after a complete checkpoint, and a passive one trails a writer that keeps
+// committing: when only a few frames are left after a pass, the checkpointer copies them while
+// holding the writer's mutex, so that the WAL starts over; under a load that never leaves so few
+// frames, the writer checkpoints itself at `limit` frames, as SQLite's auto-checkpoint would
+// have done at `pages`, which bounds the WAL whatever the load.
 #pragma once
 
 #include <condition_variable>
@@ -23,8 +25,9 @@ namespace fetchd::sqlite {
 class Checkpointer {
  public:
   // Opens the checkpointer's own connection to `path` and takes over `writer`'s checkpoints.
-  // `writer` must outlive the Checkpointer.
+  // `writer` and `writer_mutex` (held by whoever uses `writer`) must outlive the Checkpointer.
   static Result<std::unique_ptr<Checkpointer>> start(const std::string& path, Connection& writer,
+                                                     std::mutex& writer_mutex,
                                                      CheckpointLimits limits);
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -32,12 +35,15 @@ class Checkpointer {
   ~Checkpointer();
 
  private:
-  Checkpointer(std::unique_ptr<Connection> own, Connection& writer, CheckpointLimits limits);
+  Checkpointer(std::unique_ptr<Connection> own, Connection& writer, std::mutex& writer_mutex,
+               CheckpointLimits limits);
   static int on_commit(void* self, sqlite3* db, const char* schema, int frames);
+  int checkpoint(int& frames, int& copied);
   void run();
 
   std::unique_ptr<Connection> own_;
   Connection& writer_;
+  std::mutex& writer_mutex_;
   const CheckpointLimits limits_;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -287,13 +287,18 @@ using ReaderPool = ConnectionPool<Connection>;
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Connection> writer,
-              std::unique_ptr<sqlite::Checkpointer> checkpointer,
-              std::vector<std::unique_ptr<Connection>> readers)
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
       : migrations_(sqlite::migrations_from(sqlite_migrations())),
         writer_(std::move(writer)),
-        checkpointer_(std::move(checkpointer)),
         readers_(std::move(readers)) {}
+
+  // From here on the WAL is checkpointed by a thread of its own (a file database only).
+  Result<void> checkpoint_in_background(const std::string& path, CheckpointLimits limits) {
+    auto started = sqlite::Checkpointer::start(path, *writer_, writer_mutex_, limits);
+    if (!started) return propagate(started);
+    checkpointer_ = std::move(*started);
+    return {};
+  }
 
   Result<std::vector<std::string>> migrate() override {
     return write([&](Connection& conn) { return sqlite::apply_migrations(conn, migrations_); });
@@ -1046,12 +1051,6 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const SqliteO
       return tl::unexpected(open_error(path, **writer, wal.error()));
     }
   }
-  std::unique_ptr<sqlite::Checkpointer> checkpointer;
-  if (!in_memory) {
-    auto started = sqlite::Checkpointer::start(path, **writer, options.checkpoints);
-    if (!started) return propagate(started);
-    checkpointer = std::move(*started);
-  }
   std::vector<std::unique_ptr<Connection>> readers;
   const unsigned reader_count = in_memory ? 0 : options.read_connections;
   for (unsigned i = 0; i < reader_count; ++i) {
@@ -1059,8 +1058,13 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const SqliteO
     if (!reader) return propagate(reader);
     readers.push_back(std::move(*reader));
   }
-  return std::make_unique<SqliteStore>(std::move(*writer), std::move(checkpointer),
-                                       std::move(readers));
+  auto store = std::make_unique<SqliteStore>(std::move(*writer), std::move(readers));
+  if (!in_memory) {
+    if (auto started = store->checkpoint_in_background(path, options.checkpoints); !started) {
+      return propagate(started);
+    }
+  }
+  return store;
 }
 
 }  // namespace
