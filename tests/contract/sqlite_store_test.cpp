@@ -268,25 +268,6 @@ TEST(SqliteCheckpoints, UnderALightLoadTheWalStartsOverAndStaysShort) {
   EXPECT_LT(wal, 1'500'000u) << "the WAL did not start over";
 }
 
-TEST(SqliteCheckpoints, AfterABurstTheWalFileShrinksBack) {
-  CheckpointCase db(CheckpointLimits{16, 1'000'000});
-  // One transaction of about a thousand frames, far beyond `pages`.
-  RawDb raw(db.path);
-  raw.exec("PRAGMA wal_autocheckpoint = 0");  // the store's checkpointer copies it
-  raw.exec(
-      "CREATE TABLE burst (x BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
-      "i + 1 FROM n WHERE i < 1000) INSERT INTO burst SELECT zeroblob(3000) FROM n");
-  const auto wal = db.path.string() + "-wal";
-  const auto burst = fs::file_size(wal);
-  ASSERT_GT(burst, 2'000'000u);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (fs::file_size(wal) >= burst && std::chrono::steady_clock::now() < deadline) {
-    db.create_tasks(1);  // each commit lets the checkpointer finish and the WAL start over
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_LE(fs::file_size(wal), 16u * 4096 + 200'000) << "the WAL file kept the burst's size";
-}
-
 TEST(SqliteCheckpoints, AtTheLimitTheWriterCheckpointsBeforeTheCommitReturns) {
   CheckpointCase db(CheckpointLimits{1, 1});  // every commit reaches the limit
   db.create_tasks(50);

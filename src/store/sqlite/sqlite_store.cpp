@@ -292,15 +292,8 @@ class SqliteStore final : public Store {
         writer_(std::move(writer)),
         readers_(std::move(readers)) {}
 
-  // From here on the WAL is checkpointed by a thread of its own (a file database only). A
-  // burst of writes (a pruner pass, a thousand runs at once) can take the WAL up to
-  // limits.limit frames; journal_size_limit truncates the file back to about limits.pages
-  // frames when it next starts over, instead of keeping the burst's size on disk.
+  // From here on the WAL is checkpointed by a thread of its own (a file database only).
   Result<void> checkpoint_in_background(const std::string& path, CheckpointLimits limits) {
-    const auto bytes = static_cast<std::int64_t>(limits.pages) * 4096;
-    if (auto done = writer_->exec("PRAGMA journal_size_limit = " + std::to_string(bytes)); !done) {
-      return done;
-    }
     auto started = sqlite::Checkpointer::start(path, *writer_, writer_mutex_, limits);
     if (!started) return propagate(started);
     checkpointer_ = std::move(*started);
