@@ -1006,7 +1006,7 @@ class SqliteStore final : public Store {
   TaskId task_cursor_ = 0;  // prune: tasks with ids up to here were checked this round
   DataId data_cursor_ = 0;  // prune: documents with ids up to here were checked this round
   std::mutex writer_mutex_;
-  std::unique_ptr<Connection> writer_;  // declared first: closes last, checkpointing
+  std::unique_ptr<Connection> writer_;  // before checkpointer_ and readers_: closes last
   std::unique_ptr<sqlite::Checkpointer> checkpointer_;  // null for ":memory:"
   ReaderPool readers_;
 };
