@@ -201,23 +201,7 @@ TEST_F(SqliteStoreTest, FileIsInWalMode) {
   EXPECT_NE(raw.rows("SELECT applied_at FROM schema_migrations"), "");
 }
 
-// --- the engine's tables ----------------------------------------------------------------------
-
 // --- Checkpoints --------------------------------------------------------------------------------
-
-// How many tasks the database file itself holds, WAL aside: what checkpoints copied back. Reads
-// a copy of the file without its WAL (a copy taken mid-checkpoint may be torn: -1).
-long long tasks_in_file(const fs::path& path, const fs::path& scratch) {
-  std::error_code ignored;
-  fs::remove(scratch.string() + "-wal", ignored);
-  if (!fs::copy_file(path, scratch, fs::copy_options::overwrite_existing, ignored)) return -1;
-  try {
-    const std::string count = RawDb(scratch).rows("SELECT count(*) FROM tasks");
-    return std::stoll(count);
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
 
 // Stores with the given checkpoint limits, the tasks created one commit each.
 struct CheckpointCase {
@@ -231,6 +215,20 @@ struct CheckpointCase {
   void create_tasks(int count) {
     for (int i = 0; i < count; ++i) {
       must(store->create_task(owner, sample_spec(), from_unix_ms(kNowMs)), "task");
+    }
+  }
+  // How many tasks the database file itself holds, WAL aside: what checkpoints copied back.
+  // Reads a copy of the file without its WAL (-1: no tasks table there yet, or a copy taken
+  // mid-checkpoint and torn).
+  long long tasks_in_file() const {
+    const fs::path scratch = dir.path() / "copy.db";
+    std::error_code ignored;
+    fs::remove(scratch.string() + "-wal", ignored);
+    if (!fs::copy_file(path, scratch, fs::copy_options::overwrite_existing, ignored)) return -1;
+    try {
+      return std::stoll(RawDb(scratch).rows("SELECT count(*) FROM tasks"));
+    } catch (const std::exception&) {
+      return -1;
     }
   }
   TempDir dir;
@@ -247,8 +245,7 @@ TEST(SqliteCheckpoints, TheWalIsCopiedBackByTheCheckpointersThread) {
   db.create_tasks(200);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   long long in_file = -1;
-  while ((in_file = tasks_in_file(db.path, db.dir.path() / "copy.db")) < 200 &&
-         std::chrono::steady_clock::now() < deadline) {
+  while ((in_file = db.tasks_in_file()) < 200 && std::chrono::steady_clock::now() < deadline) {
     // A commit wakes the checkpointer; the tail of the last one needs another commit.
     db.create_tasks(1);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -271,7 +268,7 @@ TEST(SqliteCheckpoints, UnderALightLoadTheWalStartsOverAndStaysShort) {
 TEST(SqliteCheckpoints, AtTheLimitTheWriterCheckpointsBeforeTheCommitReturns) {
   CheckpointCase db(CheckpointLimits{1, 1});  // every commit reaches the limit
   db.create_tasks(50);
-  EXPECT_EQ(tasks_in_file(db.path, db.dir.path() / "copy.db"), 50);
+  EXPECT_EQ(db.tasks_in_file(), 50);
 }
 
 TEST(SqliteCheckpoints, WithoutCheckpointsTheFileLagsTheWal) {
@@ -279,7 +276,7 @@ TEST(SqliteCheckpoints, WithoutCheckpointsTheFileLagsTheWal) {
   // leave the 50 tasks in the WAL only.
   CheckpointCase db(CheckpointLimits{1'000'000, 1'000'000});
   db.create_tasks(50);
-  EXPECT_LT(tasks_in_file(db.path, db.dir.path() / "copy.db"), 1);  // -1: no tasks table yet
+  EXPECT_LT(db.tasks_in_file(), 1);
 }
 
 TEST(SqliteCheckpoints, NonsensicalLimitsAreRefused) {
@@ -290,6 +287,8 @@ TEST(SqliteCheckpoints, NonsensicalLimitsAreRefused) {
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::kInvalid);
 }
+
+// --- the engine's tables ----------------------------------------------------------------------
 
 TEST_F(SqliteStoreTest, DeletingATaskDeletesItsJobsAndData) {
   const auto other = must(store_->create_task(user_.id, sample_spec(), from_unix_ms(0)), "other");
