@@ -28,6 +28,7 @@ test: build build-asan
 	@cd build/asan && ctest --output-on-failure -j $(JOBS) $(if $(LABEL),-L $(LABEL),)
 
 bench: build
+	@cmake --build --preset release -j $(JOBS) --target fetch_floor
 	@bench/run
 
 format:

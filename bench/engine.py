@@ -4,6 +4,7 @@ what the jobs table says about lag, missed and skipped runs afterwards."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import statistics
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import metrics
-from harness import Bench, BenchError, Server, WrkResult, fmt_rate, load_note
+from harness import Bench, BenchError, Server, WrkResult, fmt_rate, load_note, tail
 
 RAW_CONNECTIONS = 64  # wrk's connections for the raw limit (fetchd keeps up to 512 fetches)
 
@@ -26,6 +27,43 @@ def raw_limit(bench: Bench, nginx: Server, path: str, label: str) -> tuple[WrkRe
     text = (f"wrk -t{bench.threads} -c{RAW_CONNECTIONS} -d{bench.duration_s}s on {path}: "
             f"{fmt_rate(result.rate)} req/s{load_note(result)}")
     return result, text
+
+
+@dataclass
+class Floor:
+    """What build/bench/micro/fetch_floor measured: fetchd's fetch layer alone."""
+    in_flight: int
+    rate: float  # completed fetches/s over the measured window
+    cpu_us: float  # fetch_floor's CPU per fetch (its fetch thread, mostly)
+    nginx_us: float  # nginx's CPU per request meanwhile
+    other_cores: float  # other people's load meanwhile
+
+
+def fetch_floor(bench: Bench, nginx: Server, path: str, in_flight: int) -> Floor | None:
+    """bench/micro/fetch_floor on nginx's `path` for as long as wrk runs: `in_flight` requests
+    kept going through fetchd's CurlFetcher, each response classified as the fetch thread does
+    a small body (JSON check, record count, SHA-256); no scheduler, queue or store. None when
+    the tool was not built beside the fetchd binary (`make bench` builds it)."""
+    tool = bench.fetchd_bin.parent / "bench" / "micro" / "fetch_floor"
+    if not tool.exists():
+        return None
+    log = bench.tmp / f"{bench.unique(f'fetch-floor-{in_flight}')}.log"
+    warmup = 0.5 if bench.quick else 1.0
+    probe = bench.load_probe(nginx)
+    process = bench.spawn([tool, nginx.url + path, "--in-flight", in_flight, "--classify",
+                           "--seconds", bench.duration_s, "--warmup", warmup], log)
+    try:
+        bench.wait_unreaped(process, bench.duration_s + warmup + 30, "fetch_floor", log)
+        other_cores, nginx_cores = probe.stop(ours_pgids=bench.process_groups())
+    finally:
+        bench.stop(process)
+    lines = log.read_text(errors="replace").strip().splitlines()
+    if process.returncode != 0 or not lines:
+        raise BenchError(f"fetch_floor exited with {process.returncode}:\n{tail(log)}")
+    data = json.loads(lines[-1])
+    rate = data["rate"]
+    return Floor(in_flight, rate, data["cpu_seconds"] / max(data["completed"], 1) * 1e6,
+                 nginx_cores / rate * 1e6 if rate else 0.0, other_cores)
 
 
 def wait_loaded(server: Server, tasks: int, timeout: float, poll: float = 0.05) -> float:

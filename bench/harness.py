@@ -512,7 +512,7 @@ class Bench:
         probe = self.load_probe()
         process = self._spawn(argv, log, env=env)
         try:
-            self._wait_unreaped(process, self.duration_s + WRK_GRACE, label, log)
+            self.wait_unreaped(process, self.duration_s + WRK_GRACE, f"wrk ({label})", log)
             other_cores, _ = probe.stop(ours_pgids=self.process_groups())
         finally:
             self.stop(process)
@@ -531,13 +531,13 @@ class Bench:
         raise BenchError(f"wrk ({label}) exited with {process.returncode}:\n{tail(log)}")
 
     @staticmethod
-    def _wait_unreaped(process: subprocess.Popen, timeout: float, label: str, log: Path) -> None:
+    def wait_unreaped(process: subprocess.Popen, timeout: float, label: str, log: Path) -> None:
         """Waits for `process` to exit but leaves it a zombie, so that its CPU time can still be
         read from /proc; stop() reaps it."""
         deadline = time.monotonic() + timeout
         while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
             if time.monotonic() > deadline:
-                raise BenchError(f"wrk ({label}) did not finish:\n{tail(log)}")
+                raise BenchError(f"{label} did not finish:\n{tail(log)}")
             time.sleep(0.05)
 
     def write(self, name: str, content: str | bytes) -> Path:

@@ -7,7 +7,12 @@ the time that took (a run counts once its record is committed). The first burst 
 more. The limit is wrk's raw rate on the very URL the tasks fetch, from the same nginx.
 
 Two payloads: the 1.5 KB small.json, the same document on every fetch (stored once per task),
-and the ~67 KB feed under /nonce/, a new document on every fetch (stored every time)."""
+and the ~67 KB feed under /nonce/, a new document on every fetch (stored every time).
+
+For the small feed, the floor beside it: bench/micro/fetch_floor keeps requests going through
+fetchd's own fetch layer alone (CurlFetcher, each response checked and hashed as the fetch
+thread does), at fetchd's default 512 in flight and at wrk's 64. No engine can run more than
+its fetch layer fetches, so that ratio bounds the engine's."""
 
 from __future__ import annotations
 
@@ -34,12 +39,14 @@ class Setting:
     quick_tasks: int
     interval_s: int  # must exceed the time a burst takes to drain
     quick_interval_s: int
+    floor: bool  # also measure the fetch layer alone on this URL
 
 
 SETTINGS = (
-    Setting("small", "small", False, 0.5, 20000, 2000, 8, 3),
-    Setting("large_changing", "large", True, 0.3, 20000, 2000, 25, 4),
+    Setting("small", "small", False, 0.5, 20000, 2000, 8, 3, True),
+    Setting("large_changing", "large", True, 0.3, 20000, 2000, 25, 4, False),
 )
+FLOOR_IN_FLIGHT = (512, engine.RAW_CONNECTIONS)  # fetchd's default fetch.concurrency, wrk's
 BURSTS, QUICK_BURSTS = 3, 2
 LEAD_S, QUICK_LEAD_S = 5, 3  # seconds from seeding to the first due time (fetchd starts)
 LOAD_TIMEOUT = 120.0
@@ -117,6 +124,28 @@ def measure(bench: Bench, nginx, setting: Setting, limit: float, limit_text: str
     return rows
 
 
+def floor_rows(bench: Bench, nginx, setting: Setting, limit: float, limit_text: str) -> list[Row]:
+    scenario = f"engine_{setting.label} fetch layer alone"
+    rows = []
+    for in_flight in FLOOR_IN_FLIGHT:
+        floor = engine.fetch_floor(bench, nginx, feed_path(setting.size, setting.changing),
+                                   in_flight)
+        if floor is None:
+            return [Row(scenario, "not measured: bench/micro/fetch_floor is not built beside "
+                                  "fetchd (`make bench` builds it)")]
+        rows.append(Row(
+            scenario,
+            f"{fmt_rate(floor.rate)} fetches/s at {in_flight} in flight (fetch_floor: "
+            f"CurlFetcher on one thread, each response checked and hashed, nothing stored); "
+            f"{floor.cpu_us:.1f} µs CPU/fetch, nginx {floor.nginx_us:.1f} µs/request"
+            + (f" (other load: {floor.other_cores:.2f} cores)"
+               if floor.other_cores > OTHER_LOAD_LIMIT else ""),
+            limit_text,
+            floor.rate / limit if limit else None,
+        ))
+    return rows
+
+
 def run(bench: Bench) -> list[Row]:
     nginx = start_feeds(bench)
     rows: list[Row] = []
@@ -125,6 +154,8 @@ def run(bench: Bench) -> list[Row]:
             raw, limit_text = engine.raw_limit(
                 bench, nginx, feed_path(setting.size, setting.changing), f"raw-{setting.label}")
             rows += measure(bench, nginx, setting, raw.rate, limit_text)
+            if setting.floor:
+                rows += floor_rows(bench, nginx, setting, raw.rate, limit_text)
         except BenchError as e:  # the other setting still says something
             print(f"bench: engine_{setting.label} failed: {e}", file=sys.stderr, flush=True)
             rows.append(Row(f"engine_{setting.label}", "failed (see the message above)",

@@ -35,7 +35,7 @@ struct FetchOutcome {
 FetchOutcome classify_fetch(FetchResult result, std::chrono::milliseconds timeout,
                             std::uint64_t max_response_bytes);
 
-// Lower-case hex SHA-256 (libsodium). sodium_init() must have been called.
+// Lower-case hex SHA-256: OpenSSL's, libsodium's should OpenSSL fail.
 std::string sha256_hex(std::string_view data);
 
 }  // namespace fetchd

@@ -66,5 +66,14 @@ def test_bench_quick_completes_and_writes_the_table():
     for row in rows:
         if row["scenario"].startswith(("api_status", "engine_")) and row["target"] != "—":
             assert re.fullmatch(r"\d+\.\d\d", row["ratio"]), row.group(0)
+    # The fetch layer's floor beside the engine: two rows with their ratio to wrk, when
+    # fetch_floor was built beside the binary (the test build builds every target).
+    floors = [row for row in rows if row["scenario"] == "engine_small fetch layer alone"]
+    if (Path(binary).parent / "bench" / "micro" / "fetch_floor").exists():
+        assert len(floors) == 2, text
+        assert all(re.fullmatch(r"\d+\.\d\d", row["ratio"]) for row in floors), text
+        assert all(" fetches/s at " in row["figure"] for row in floors), text
+    else:
+        assert len(floors) == 1 and floors[0]["figure"].startswith("not measured"), text
     # The same table went to stdout.
     assert HEADER in done.stdout
