@@ -1,0 +1,131 @@
+// Google Benchmark: the embedded store's part of a run, alone. SqliteStore::record_runs writes
+// batches of finished small-feed runs, as fetchd serve's writer thread does during a burst:
+// 20 000 tasks, each run the same 1.5 KB document as the task's last one (found by its hash,
+// not stored again), its job row, its task's run state. A file in a temp dir, WAL, the
+// background checkpointer: what `fetchd serve` opens. Run: build/bench/micro/micro_record_runs
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store/sqlite/sqlite_store.hpp"
+#include "worker/fetch_outcome.hpp"
+
+namespace {
+
+using namespace fetchd;
+namespace fs = std::filesystem;
+
+constexpr int kTasks = 20'000;  // as bench/run's engine_throughput
+constexpr std::int64_t kStartMs = 1'700'000'000'000;
+
+template <typename T>
+T must(Result<T> result, const char* what) {
+  if (!result) throw std::runtime_error(std::string(what) + ": " + result.error().message);
+  return std::move(*result);
+}
+
+std::string read_fixture(const std::string& name) {
+  std::ifstream in(std::string(FETCHD_FIXTURES_DIR) + "/" + name, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read fixture " + name);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A store with kTasks tasks in a fresh file; removed with its directory at the end.
+class Fixture {
+ public:
+  Fixture() {
+    char pattern[] = "/tmp/fetchd-record-runs-XXXXXX";
+    if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
+    dir_ = pattern;
+    store_ = must(open_sqlite_store((dir_ / "bench.db").string()), "open");
+    must(store_->migrate(), "migrate");
+    const auto now = from_unix_ms(kStartMs);
+    const User user = must(store_->create_user({"bench", "h", Role::kUser}, now), "user");
+    TaskSpec spec;
+    spec.name = "small";
+    spec.url = "http://127.0.0.1:8080/small/feed.json";
+    spec.start_time = now;
+    spec.end_time = from_unix_ms(kStartMs + 86'400'000LL * 365);
+    spec.task_interval = 8;
+    tasks_.reserve(kTasks);
+    for (int i = 0; i < kTasks; ++i)
+      tasks_.push_back(must(store_->create_task(user.id, spec, now), "task").id);
+    body_ = read_fixture("small.json");
+    hash_ = sha256_hex(body_);
+  }
+  ~Fixture() {
+    store_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  // The next `size` runs, one per task in turn; each pass over the tasks is one interval later.
+  std::vector<RunRecord> next_batch(int size) {
+    std::vector<RunRecord> batch;
+    batch.reserve(static_cast<std::size_t>(size));
+    for (int i = 0; i < size; ++i, ++cursor_) {
+      const std::int64_t pass = cursor_ / kTasks;
+      const TimePoint due = from_unix_ms(kStartMs + pass * 8'000);
+      RunRecord run;
+      run.job.task_id = tasks_[static_cast<std::size_t>(cursor_ % kTasks)];
+      run.job.scheduled_at = due;
+      run.job.started_at = due;
+      run.job.finished_at = due;
+      run.job.duration_ms = 1;
+      run.job.status = JobStatus::kSucceeded;
+      run.job.http_status = 200;
+      run.job.response_bytes = static_cast<std::int64_t>(body_.size());
+      run.job.records = 10;
+      run.body = body_;
+      run.content_hash = hash_;
+      run.next_run_at = from_unix_ms(kStartMs + (pass + 1) * 8'000);
+      batch.push_back(std::move(run));
+    }
+    return batch;
+  }
+
+  Store& store() { return *store_; }
+
+ private:
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+  std::vector<TaskId> tasks_;
+  std::string body_;
+  std::string hash_;
+  std::int64_t cursor_ = 0;
+};
+
+Fixture& fixture() {
+  static Fixture instance;
+  return instance;
+}
+
+void record_runs(benchmark::State& state) {
+  Fixture& f = fixture();
+  const int size = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto batch = f.next_batch(size);
+    state.ResumeTiming();
+    auto recorded = f.store().record_runs(batch);
+    if (!recorded) {
+      state.SkipWithError(recorded.error().message.c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * size);
+}
+
+// 512: the writer's batch in a burst (fetch.concurrency runs finish together); 64: a light load.
+BENCHMARK(record_runs)->Arg(512)->Arg(64)->UseRealTime()->MinTime(3);
+
+}  // namespace
+
+BENCHMARK_MAIN();
