@@ -134,9 +134,10 @@ TEST_F(PostgresStoreTest, AConstraintViolationIsNotRetriedAndNotUnavailable) {
   EXPECT_TRUE((*store)->ping());
 }
 
-// A worker started with --no-migrate on a schema without 0004_record_run: its records wait
-// (kUnavailable, which the RunWriter retries) instead of failing for good, and go through
-// once the schema is migrated.
+// A worker started with --no-migrate on a schema without 0004_record_run: its records that
+// need fetchd_record_run (a batch with a task twice; a batch of distinct tasks is one
+// statement on the tables) wait (kUnavailable, which the RunWriter retries) instead of
+// failing for good, and go through once the schema is migrated.
 TEST_F(PostgresStoreTest, ASchemaOlderThanTheBinaryIsUnavailableUntilMigrated) {
   auto store = open_postgres_store(url(), {.pool_size = 1});
   ASSERT_TRUE(store) << store.error().message;
@@ -168,14 +169,18 @@ TEST_F(PostgresStoreTest, ASchemaOlderThanTheBinaryIsUnavailableUntilMigrated) {
   run.job.status = JobStatus::kFailed;
   run.job.error = "HTTP 500";
   run.next_run_at = from_unix_ms(2000);
-  auto waiting = (*store)->record_runs({run});
+  RunRecord next = run;
+  next.job.scheduled_at = from_unix_ms(2000);
+  next.next_run_at = from_unix_ms(3000);
+  auto waiting = (*store)->record_runs({run, next});
   ASSERT_FALSE(waiting);
   EXPECT_EQ(waiting.error().code, ErrorCode::kUnavailable);
   ASSERT_TRUE((*store)->migrate());
-  auto recorded = (*store)->record_runs({run});
+  auto recorded = (*store)->record_runs({run, next});
   ASSERT_TRUE(recorded) << recorded.error().message << " " << recorded.error().internal;
-  ASSERT_EQ(recorded->size(), 1u);
+  ASSERT_EQ(recorded->size(), 2u);
   EXPECT_GT((*recorded)[0].job_id, 0);
+  EXPECT_GT((*recorded)[1].job_id, (*recorded)[0].job_id);
 }
 
 // Two processes' run writers recording overlapping batches (the same due times of the same

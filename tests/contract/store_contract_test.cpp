@@ -997,6 +997,91 @@ TYPED_TEST(StoreContract, RecordRunsHandlesEveryOutcomeInOneBatch) {
   EXPECT_TRUE(must(this->store().record_runs({}), "empty batch").empty());
 }
 
+// The same outcomes with each run of the batch on a task of its own (the PostgreSQL store
+// writes such a batch as one set-based statement, a batch with a task twice run by run).
+TYPED_TEST(StoreContract, ABatchOfDistinctTasksHandlesEveryOutcome) {
+  const auto alice = this->add_user("alice");
+  std::vector<Task> t;
+  for (int i = 0; i < 8; ++i) t.push_back(this->add_task(alice.id, "t" + std::to_string(i)));
+  must(this->store().delete_task(t[6].id), "delete_task");
+  must(this->store().set_paused(t[7].id, true, at(kNowMs)), "pause");
+  // Earlier batches: t1 and t2 fetched [1], t3 failed once, t5 ran at kNowMs.
+  const auto earlier = this->record({run_of(t[1].id, kNowMs - 2000, JobStatus::kSucceeded, "[1]"),
+                                     run_of(t[2].id, kNowMs - 2000, JobStatus::kSucceeded, "[1]"),
+                                     run_of(t[3].id, kNowMs - 2000, JobStatus::kFailed)});
+  const auto before = this->record(run_of(t[5].id, kNowMs, JobStatus::kSucceeded, "[5]"));
+
+  // Quotes, backslashes, braces, commas, NULL-looking text and non-ASCII, as sent.
+  const std::string body = "[ {\"a\": \"q\\\"uote\\\\ {x}, NULL\", \"b\": \"Zo\u00eb \u2603\"} ]\n";
+  auto fresh = run_of(t[0].id, kNowMs, JobStatus::kSucceeded, body);
+  fresh.job.records = 1;
+  const auto recorded = this->record(
+      {fresh, run_of(t[1].id, kNowMs, JobStatus::kSucceeded, "[1]"),
+       run_of(t[2].id, kNowMs, JobStatus::kSucceeded, "[2]"),
+       run_of(t[3].id, kNowMs, JobStatus::kTimedOut), run_of(t[4].id, kNowMs, JobStatus::kSkipped),
+       run_of(t[5].id, kNowMs, JobStatus::kSucceeded, "[other]"),  // duplicate
+       run_of(t[6].id, kNowMs, JobStatus::kSucceeded, "[6]"),      // task deleted
+       run_of(t[7].id, kNowMs, JobStatus::kSucceeded, "[7]")});    // task paused
+
+  // Recorded ones get ids in the batch's order.
+  for (const std::size_t i : {0u, 1u, 2u, 3u, 4u, 7u}) {
+    EXPECT_GT(recorded[i].job_id, before.job_id) << i;
+    EXPECT_FALSE(recorded[i].task_missing) << i;
+  }
+  EXPECT_LT(recorded[0].job_id, recorded[1].job_id);
+  EXPECT_LT(recorded[4].job_id, recorded[7].job_id);
+  // A new document; the same one as the task's last (stored once, not changed); another.
+  ASSERT_TRUE(recorded[0].data_id.has_value());
+  EXPECT_TRUE(recorded[0].changed);
+  const auto data = must(this->store().get_data(*recorded[0].data_id), "get_data");
+  EXPECT_EQ(data.body, body);
+  EXPECT_EQ(data.task_id, t[0].id);
+  EXPECT_EQ(data.records, 1);
+  EXPECT_EQ(data.bytes, static_cast<std::int64_t>(body.size()));
+  EXPECT_EQ(recorded[1].data_id, earlier[0].data_id);
+  EXPECT_FALSE(recorded[1].changed);
+  EXPECT_EQ(must(this->store().get_job(recorded[1].job_id), "get_job").changed, false);
+  ASSERT_TRUE(recorded[2].data_id.has_value());
+  EXPECT_NE(recorded[2].data_id, earlier[1].data_id);
+  EXPECT_TRUE(recorded[2].changed);
+  // No document for a timeout or a skip.
+  EXPECT_EQ(recorded[3].data_id, std::nullopt);
+  EXPECT_FALSE(recorded[3].changed);
+  EXPECT_EQ(must(this->store().get_job(recorded[3].job_id), "get_job").changed, std::nullopt);
+  EXPECT_EQ(recorded[4].data_id, std::nullopt);
+  // The duplicate of (t5, kNowMs) is dropped whole: no job, no document stored.
+  EXPECT_EQ(recorded[5].job_id, 0);
+  EXPECT_EQ(recorded[5].data_id, std::nullopt);
+  EXPECT_FALSE(recorded[5].task_missing);
+  EXPECT_EQ(this->all_jobs(t[5].id).size(), 1u);
+  EXPECT_EQ(this->all_jobs(t[5].id).front().data_id, before.data_id);
+  // The deleted task's run is an outcome, not an error.
+  EXPECT_EQ(recorded[6].job_id, 0);
+  EXPECT_TRUE(recorded[6].task_missing);
+
+  // The tasks' run state.
+  const auto task0 = must(this->store().get_task(t[0].id), "get_task");
+  EXPECT_EQ(task0.last.job_id, recorded[0].job_id);
+  EXPECT_EQ(task0.last.status, "succeeded");
+  EXPECT_EQ(task0.last.at, at(kNowMs + 5));
+  EXPECT_EQ(task0.last.data_id, recorded[0].data_id);
+  EXPECT_EQ(task0.next_run_at, at(kNowMs + 2000));
+  EXPECT_EQ(must(this->store().get_task(t[2].id), "get_task").last.data_id, recorded[2].data_id);
+  const auto task3 = must(this->store().get_task(t[3].id), "get_task");
+  EXPECT_EQ(task3.consecutive_failures, 2);  // failed, then timed out
+  EXPECT_EQ(task3.last.status, "timed_out");
+  EXPECT_EQ(task3.last.error, "timed out after 30 s");
+  const auto task4 = must(this->store().get_task(t[4].id), "get_task");
+  EXPECT_EQ(task4.last.job_id, std::nullopt);  // a skipped run leaves the summary alone
+  EXPECT_EQ(this->all_jobs(t[4].id).size(), 1u);
+  const auto task5 = must(this->store().get_task(t[5].id), "get_task");
+  EXPECT_EQ(task5.last.job_id, before.job_id);
+  EXPECT_EQ(task5.last.data_id, before.data_id);
+  const auto task7 = must(this->store().get_task(t[7].id), "get_task");
+  EXPECT_EQ(task7.last.status, "succeeded");
+  EXPECT_EQ(task7.next_run_at, std::nullopt);
+}
+
 TYPED_TEST(StoreContract, ABatchIsWrittenWholeOrNotAtAll) {
   const auto alice = this->add_user("alice");
   const auto task = this->add_task(alice.id);

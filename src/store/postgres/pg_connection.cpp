@@ -53,6 +53,31 @@ Params& Params::add(std::string value) {
   return *this;
 }
 
+ArrayParam& ArrayParam::add(std::int64_t value) {
+  next();
+  text_ += std::to_string(value);
+  return *this;
+}
+
+ArrayParam& ArrayParam::add(bool value) {
+  next();
+  text_ += value ? "true" : "false";
+  return *this;
+}
+
+ArrayParam& ArrayParam::add(std::string_view value) {
+  // Inside double quotes only the quote and the backslash are special; braces, commas, spaces
+  // and the word NULL are then plain text.
+  next();
+  text_ += '"';
+  for (const char c : value) {
+    if (c == '"' || c == '\\') text_ += '\\';
+    text_ += c;
+  }
+  text_ += '"';
+  return *this;
+}
+
 std::vector<const char*> Params::pointers() const {
   std::vector<const char*> out;
   out.reserve(values_.size());

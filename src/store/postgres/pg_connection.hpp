@@ -62,6 +62,32 @@ class Params {
   std::vector<std::optional<std::string>> values_;
 };
 
+// A one-dimensional array in text format, such as {1,NULL,3} or {"a","b\"c"}, for a parameter
+// the statement casts ($1::bigint[], $2::text[]): one element per add, strings quoted and
+// escaped, nullopt as NULL. Params::add takes text().
+class ArrayParam {
+ public:
+  ArrayParam& add(std::int64_t value);
+  ArrayParam& add(int value) { return add(static_cast<std::int64_t>(value)); }
+  ArrayParam& add(bool value);
+  ArrayParam& add(TimePoint value) { return add(to_unix_ms(value)); }
+  ArrayParam& add(std::string_view value);
+  template <typename T>
+  ArrayParam& add(const std::optional<T>& value) {
+    if (value) return add(*value);
+    next();
+    text_ += "NULL";
+    return *this;
+  }
+  std::string text() const { return text_ + '}'; }
+
+ private:
+  void next() {
+    if (text_.size() > 1) text_ += ',';
+  }
+  std::string text_ = "{";
+};
+
 template <typename... Args>
 Params params(const Args&... args) {
   Params p;
