@@ -1,9 +1,15 @@
-// Google Benchmark: the embedded store's part of a run, alone. SqliteStore::record_runs writes
-// batches of finished small-feed runs, as fetchd serve's writer thread does during a burst:
-// 20 000 tasks, each run the same 1.5 KB document as the task's last one (found by its hash,
-// not stored again), its job row, its task's run state. A file in a temp dir, WAL, the
-// background checkpointer: what `fetchd serve` opens. Run: build/bench/micro/micro_record_runs
+// Google Benchmark: the store's part of a run, alone. Store::record_runs writes batches of
+// finished small-feed runs, as the run writer does during a burst: 20 000 tasks, each run the
+// same 1.5 KB document as the task's last one (found by its hash, not stored again), its job
+// row, its task's run state.
+//
+// By default the embedded store: a SQLite file in a temp dir, WAL, the background
+// checkpointer, what `fetchd serve` opens. With FETCHD_BENCH_DB=postgres://… the PostgreSQL
+// store on that (scratch) database instead, where record_runs/512/one_task_twice puts one
+// task in each batch twice, which makes the store record the batch run by run instead of in
+// one statement. Run: build/bench/micro/micro_record_runs
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "worker/fetch_outcome.hpp"
 
@@ -41,13 +48,18 @@ std::string read_fixture(const std::string& name) {
 class Fixture {
  public:
   Fixture() {
-    char pattern[] = "/tmp/fetchd-record-runs-XXXXXX";
-    if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
-    store_ = must(open_sqlite_store((dir_ / "bench.db").string()), "open");
+    if (const char* url = std::getenv("FETCHD_BENCH_DB"); url && *url) {
+      store_ = must(open_postgres_store(url), "open");
+    } else {
+      char pattern[] = "/tmp/fetchd-record-runs-XXXXXX";
+      if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
+      dir_ = pattern;
+      store_ = must(open_sqlite_store((dir_ / "bench.db").string()), "open");
+    }
     must(store_->migrate(), "migrate");
     const auto now = from_unix_ms(kStartMs);
-    const User user = must(store_->create_user({"bench", "h", Role::kUser}, now), "user");
+    const std::string name = "bench-" + std::to_string(getpid());  // the database may be reused
+    const User user = must(store_->create_user({name, "h", Role::kUser}, now), "user");
     TaskSpec spec;
     spec.name = "small";
     spec.url = "http://127.0.0.1:8080/small/feed.json";
@@ -63,11 +75,12 @@ class Fixture {
   ~Fixture() {
     store_.reset();
     std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    if (!dir_.empty()) fs::remove_all(dir_, ignored);
   }
 
   // The next `size` runs, one per task in turn; each pass over the tasks is one interval later.
-  std::vector<RunRecord> next_batch(int size) {
+  // With `twice`, the batch's last run is its first task's next one instead.
+  std::vector<RunRecord> next_batch(int size, bool twice) {
     std::vector<RunRecord> batch;
     batch.reserve(static_cast<std::size_t>(size));
     for (int i = 0; i < size; ++i, ++cursor_) {
@@ -87,6 +100,12 @@ class Fixture {
       run.content_hash = hash_;
       run.next_run_at = from_unix_ms(kStartMs + (pass + 1) * 8'000);
       batch.push_back(std::move(run));
+    }
+    if (twice && size > 1) {
+      RunRecord& last = batch.back();
+      last.job.task_id = batch.front().job.task_id;
+      last.job.scheduled_at = *batch.front().next_run_at;
+      last.next_run_at = last.job.scheduled_at + std::chrono::seconds(8);
     }
     return batch;
   }
@@ -110,9 +129,10 @@ Fixture& fixture() {
 void record_runs(benchmark::State& state) {
   Fixture& f = fixture();
   const int size = static_cast<int>(state.range(0));
+  const bool twice = state.range(1) != 0;
   for (auto _ : state) {
     state.PauseTiming();
-    auto batch = f.next_batch(size);
+    auto batch = f.next_batch(size, twice);
     state.ResumeTiming();
     auto recorded = f.store().record_runs(batch);
     if (!recorded) {
@@ -124,7 +144,13 @@ void record_runs(benchmark::State& state) {
 }
 
 // 512: the writer's batch in a burst (fetch.concurrency runs finish together); 64: a light load.
-BENCHMARK(record_runs)->Arg(512)->Arg(64)->UseRealTime()->MinTime(3);
+BENCHMARK(record_runs)
+    ->ArgNames({"batch", "one_task_twice"})
+    ->Args({512, 0})
+    ->Args({64, 0})
+    ->Args({512, 1})
+    ->UseRealTime()
+    ->MinTime(3);
 
 }  // namespace
 
