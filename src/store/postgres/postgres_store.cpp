@@ -684,6 +684,45 @@ class PostgresStore final : public Store {
     return ids.size() == runs.size();
   }
 
+  // One answer of either record statement: job id, data id, changed, task missing.
+  static RecordedRun recorded_run(const Rows& rows, int row) {
+    RecordedRun one;
+    one.job_id = rows.int64(row, 0);
+    one.data_id = rows.opt_int64(row, 1);
+    one.changed = rows.boolean(row, 2);
+    one.task_missing = rows.boolean(row, 3);
+    return one;
+  }
+
+  // A run's fields in the order of fetchd_record_run's parameters and of record_set's arrays
+  // ($1..$17 of both statements).
+  static constexpr std::size_t kRecordFields = 17;
+  template <typename Sink>
+  static void each_field(const RunRecord& run, Sink&& sink) {
+    const Job& job = run.job;
+    std::optional<std::int64_t> http_status;
+    if (job.http_status) http_status = *job.http_status;
+    std::optional<std::int64_t> body_bytes;
+    if (run.body) body_bytes = static_cast<std::int64_t>(run.body->size());
+    sink(job.task_id);
+    sink(job.attempt);
+    sink(job.scheduled_at);
+    sink(job.started_at);
+    sink(job.finished_at);
+    sink(job.duration_ms);
+    sink(to_string(job.status));
+    sink(http_status);
+    sink(job.error);
+    sink(job.response_bytes);
+    sink(job.records);
+    sink(job.worker_id);
+    sink(run.content_hash);
+    sink(run.body);
+    sink(body_bytes);
+    sink(run.update_task);
+    sink(run.next_run_at);
+  }
+
   // A batch whose runs each have their own task, in one statement: the steps of
   // fetchd_record_run applied to every run at once, which costs the server less per run than
   // a call each (docs/benchmarks.md). Runs of one task depend on each other (the second finds
@@ -691,46 +730,22 @@ class PostgresStore final : public Store {
   // record_each instead. The runs arrive as arrays, one per field.
   static Result<std::vector<RecordedRun>> record_set(Connection& conn,
                                                      const std::vector<RunRecord>& runs) {
-    std::array<pg::ArrayParam, 17> columns;
+    std::array<pg::ArrayParam, kRecordFields> columns;
     for (const auto& run : runs) {
-      const Job& job = run.job;
-      std::optional<std::int64_t> http_status;
-      if (job.http_status) http_status = *job.http_status;
-      std::optional<std::int64_t> body_bytes;
-      if (run.body) body_bytes = static_cast<std::int64_t>(run.body->size());
-      columns[0].add(job.task_id);
-      columns[1].add(job.attempt);
-      columns[2].add(job.scheduled_at);
-      columns[3].add(job.started_at);
-      columns[4].add(job.finished_at);
-      columns[5].add(job.duration_ms);
-      columns[6].add(to_string(job.status));
-      columns[7].add(http_status);
-      columns[8].add(job.error);
-      columns[9].add(job.response_bytes);
-      columns[10].add(job.records);
-      columns[11].add(job.worker_id);
-      columns[12].add(run.content_hash);
-      columns[13].add(run.body);
-      columns[14].add(body_bytes);
-      columns[15].add(run.update_task);
-      columns[16].add(run.next_run_at);
+      std::size_t column = 0;
+      each_field(run, [&](const auto& value) { columns[column++].add(value); });
     }
     pg::Params args;
     for (const auto& column : columns) args.add(column.text());
     auto rows = conn.exec(kRecordSetSql, args);
     if (!rows) return propagate(rows);
     if (rows->size() != static_cast<int>(runs.size())) {
-      return fail(ErrorCode::kInternal, "database error", "record_runs returned a row per run");
+      return fail(ErrorCode::kInternal, "database error",
+                  "the record statement did not return one row per run");
     }
-    std::vector<RecordedRun> recorded(runs.size());
-    for (int i = 0; i < rows->size(); ++i) {
-      RecordedRun& one = recorded[static_cast<std::size_t>(i)];
-      one.job_id = rows->int64(i, 0);
-      one.data_id = rows->opt_int64(i, 1);
-      one.changed = rows->boolean(i, 2);
-      one.task_missing = rows->boolean(i, 3);
-    }
+    std::vector<RecordedRun> recorded;
+    recorded.reserve(runs.size());
+    for (int i = 0; i < rows->size(); ++i) recorded.push_back(recorded_run(*rows, i));
     return recorded;
   }
 
@@ -738,19 +753,9 @@ class PostgresStore final : public Store {
   // SQLite store's record steps in PL/pgSQL), pipelined: one round trip for the whole batch.
   static Result<std::vector<RecordedRun>> record_each(Connection& conn,
                                                       const std::vector<RunRecord>& runs) {
-    std::vector<pg::Params> calls;
-    calls.reserve(runs.size());
-    for (const auto& run : runs) {
-      const Job& job = run.job;
-      std::optional<std::int64_t> http_status;
-      if (job.http_status) http_status = *job.http_status;
-      std::optional<std::int64_t> body_bytes;
-      if (run.body) body_bytes = static_cast<std::int64_t>(run.body->size());
-      calls.push_back(params(job.task_id, job.attempt, job.scheduled_at, job.started_at,
-                             job.finished_at, job.duration_ms, std::string(to_string(job.status)),
-                             http_status, job.error, job.response_bytes, job.records, job.worker_id,
-                             run.content_hash, run.body, body_bytes, run.update_task,
-                             run.next_run_at));
+    std::vector<pg::Params> calls(runs.size());
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      each_field(runs[i], [&](const auto& value) { calls[i].add(value); });
     }
     auto answers = conn.exec_each(
         "SELECT out_job_id, out_data_id, out_changed, out_task_missing FROM fetchd_record_run("
@@ -763,12 +768,7 @@ class PostgresStore final : public Store {
       if (rows.size() != 1) {
         return fail(ErrorCode::kInternal, "database error", "fetchd_record_run returned no row");
       }
-      RecordedRun one;
-      one.job_id = rows.int64(0, 0);
-      one.data_id = rows.opt_int64(0, 1);
-      one.changed = rows.boolean(0, 2);
-      one.task_missing = rows.boolean(0, 3);
-      recorded.push_back(one);
+      recorded.push_back(recorded_run(rows, 0));
     }
     return recorded;
   }
