@@ -5,9 +5,10 @@
 //
 // By default the embedded store: a SQLite file in a temp dir, WAL, the background
 // checkpointer, what `fetchd serve` opens. With FETCHD_BENCH_DB=postgres://… the PostgreSQL
-// store on that (scratch) database instead, where record_runs/512/one_task_twice puts one
-// task in each batch twice, which makes the store record the batch run by run instead of in
-// one statement. Run: build/bench/micro/micro_record_runs
+// store on that (scratch) database instead, where one_task_twice:1 puts one task in each batch
+// twice, which makes the store record the batch run by run instead of in one statement.
+// new_67KB:1 gives every run a new 67 KB document instead (scenario 1's changing feed), stored
+// each time. Run: build/bench/micro/micro_record_runs
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -71,6 +72,9 @@ class Fixture {
       tasks_.push_back(must(store_->create_task(user.id, spec, now), "task").id);
     body_ = read_fixture("small.json");
     hash_ = sha256_hex(body_);
+    large_ = read_fixture("amazingexpo2020.json");
+    if (large_.empty() || large_[0] != '[')
+      throw std::runtime_error("the 67 KB feed is not an array");
   }
   ~Fixture() {
     store_.reset();
@@ -79,8 +83,9 @@ class Fixture {
   }
 
   // The next `size` runs, one per task in turn; each pass over the tasks is one interval later.
-  // With `twice`, the batch's last run is its first task's next one instead.
-  std::vector<RunRecord> next_batch(int size, bool twice) {
+  // With `twice`, the batch's last run is its first task's next one instead. With `changing`,
+  // each run brings a new 67 KB document (the feed with a record of its own in front).
+  std::vector<RunRecord> next_batch(int size, bool twice, bool changing) {
     std::vector<RunRecord> batch;
     batch.reserve(static_cast<std::size_t>(size));
     for (int i = 0; i < size; ++i, ++cursor_) {
@@ -94,10 +99,15 @@ class Fixture {
       run.job.duration_ms = 1;
       run.job.status = JobStatus::kSucceeded;
       run.job.http_status = 200;
-      run.job.response_bytes = static_cast<std::int64_t>(body_.size());
+      if (changing) {
+        run.body = "[{\"nonce\":" + std::to_string(cursor_) + "}," + large_.substr(1);
+        run.content_hash = sha256_hex(*run.body);
+      } else {
+        run.body = body_;
+        run.content_hash = hash_;
+      }
+      run.job.response_bytes = static_cast<std::int64_t>(run.body->size());
       run.job.records = 10;
-      run.body = body_;
-      run.content_hash = hash_;
       run.next_run_at = from_unix_ms(kStartMs + (pass + 1) * 8'000);
       batch.push_back(std::move(run));
     }
@@ -118,6 +128,7 @@ class Fixture {
   std::vector<TaskId> tasks_;
   std::string body_;
   std::string hash_;
+  std::string large_;
   std::int64_t cursor_ = 0;
 };
 
@@ -130,9 +141,10 @@ void record_runs(benchmark::State& state) {
   Fixture& f = fixture();
   const int size = static_cast<int>(state.range(0));
   const bool twice = state.range(1) != 0;
+  const bool changing = state.range(2) != 0;
   for (auto _ : state) {
     state.PauseTiming();
-    auto batch = f.next_batch(size, twice);
+    auto batch = f.next_batch(size, twice, changing);
     state.ResumeTiming();
     auto recorded = f.store().record_runs(batch);
     if (!recorded) {
@@ -145,10 +157,11 @@ void record_runs(benchmark::State& state) {
 
 // 512: the writer's batch in a burst (fetch.concurrency runs finish together); 64: a light load.
 BENCHMARK(record_runs)
-    ->ArgNames({"batch", "one_task_twice"})
-    ->Args({512, 0})
-    ->Args({64, 0})
-    ->Args({512, 1})
+    ->ArgNames({"batch", "one_task_twice", "new_67KB"})
+    ->Args({512, 0, 0})
+    ->Args({64, 0, 0})
+    ->Args({512, 1, 0})
+    ->Args({512, 0, 1})
     ->UseRealTime()
     ->MinTime(3);
 
