@@ -49,14 +49,10 @@ def fetch_floor(bench: Bench, nginx: Server, path: str, in_flight: int) -> Floor
         return None
     log = bench.tmp / f"{bench.unique(f'fetch-floor-{in_flight}')}.log"
     warmup = 0.5 if bench.quick else 1.0
-    probe = bench.load_probe(nginx)
-    process = bench.spawn([tool, nginx.url + path, "--in-flight", in_flight, "--classify",
-                           "--seconds", bench.duration_s, "--warmup", warmup], log)
-    try:
-        bench.wait_unreaped(process, bench.duration_s + warmup + 30, "fetch_floor", log)
-        other_cores, nginx_cores = probe.stop(ours_pgids=bench.process_groups())
-    finally:
-        bench.stop(process)
+    argv = [tool, nginx.url + path, "--in-flight", in_flight, "--classify",
+            "--seconds", bench.duration_s, "--warmup", warmup]  # fmt: skip
+    process, other_cores, nginx_cores = bench.run_measured(
+        argv, log, bench.duration_s + warmup + 30, "fetch_floor", nginx)
     lines = log.read_text(errors="replace").strip().splitlines()
     if process.returncode != 0 or not lines:
         raise BenchError(f"fetch_floor exited with {process.returncode}:\n{tail(log)}")

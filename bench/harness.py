@@ -304,8 +304,6 @@ class Bench:
         self._stop_signals[process.pid] = stop_signal
         return process
 
-    _spawn = spawn  # the name the first scenarios used
-
     def stop(self, process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
         """Stops the process and the rest of its group (e.g. postgres run through runuser);
         SIGKILL to the group after `timeout` seconds."""
@@ -508,14 +506,8 @@ class Bench:
             url, "--", *args,
         ]  # fmt: skip
         env = dict(os.environ, BENCH_WRK_DIR=str(WRK_DIR))
-        # What the machine did meanwhile, minus what our processes did, is other people's load.
-        probe = self.load_probe()
-        process = self._spawn(argv, log, env=env)
-        try:
-            self.wait_unreaped(process, self.duration_s + WRK_GRACE, f"wrk ({label})", log)
-            other_cores, _ = probe.stop(ours_pgids=self.process_groups())
-        finally:
-            self.stop(process)
+        process, other_cores, _ = self.run_measured(argv, log, self.duration_s + WRK_GRACE,
+                                                    f"wrk ({label})", env=env)
         for line in log.read_text(errors="replace").splitlines():
             if line.startswith("BENCH_RESULT "):
                 data = json.loads(line.removeprefix("BENCH_RESULT "))
@@ -530,8 +522,23 @@ class Bench:
                 return result
         raise BenchError(f"wrk ({label}) exited with {process.returncode}:\n{tail(log)}")
 
+    def run_measured(self, argv: list, log: Path, timeout: float, label: str, *watched: Server,
+                     env: dict | None = None) -> tuple[subprocess.Popen, float, float]:
+        """Runs `argv` (a load generator, a measuring tool) to its end, at most `timeout`
+        seconds: the finished process, other people's cores and the `watched` servers' cores
+        meanwhile. What the machine did, minus what our processes did, is other people's
+        load."""
+        probe = self.load_probe(*watched)
+        process = self.spawn(argv, log, env=env)
+        try:
+            self._wait_unreaped(process, timeout, label, log)
+            other_cores, watched_cores = probe.stop(ours_pgids=self.process_groups())
+        finally:
+            self.stop(process)
+        return process, other_cores, watched_cores
+
     @staticmethod
-    def wait_unreaped(process: subprocess.Popen, timeout: float, label: str, log: Path) -> None:
+    def _wait_unreaped(process: subprocess.Popen, timeout: float, label: str, log: Path) -> None:
         """Waits for `process` to exit but leaves it a zombie, so that its CPU time can still be
         read from /proc; stop() reaps it."""
         deadline = time.monotonic() + timeout
