@@ -116,6 +116,8 @@ Result<Task> HandlerContext::visible_task(TaskId id, const User& user) const {
 
 RouteHandler HandlerContext::with_user(UserHandler handler) const {
   return [this, handler = std::move(handler)](const Request& request, const RouteParams& params) {
+    // A GET reads only: the token and what it shows come from one snapshot, one transaction.
+    const auto snapshot = request.method == "GET" ? store_.read_snapshot() : nullptr;
     auto user = authenticate(request);
     if (!user) return error(request, user.error());
     return handler(request, params, *user);

@@ -79,7 +79,8 @@ class HandlerContext {
   Result<Task> visible_task(std::string_view id_text, const User& user) const;
   Result<Task> visible_task(TaskId id, const User& user) const;
 
-  // A handler of a route that needs a bearer token: it runs only once the user is known.
+  // A handler of a route that needs a bearer token: it runs only once the user is known. A GET's
+  // token check and handler read one snapshot of the store (Store::read_snapshot).
   using UserHandler = std::function<Response(const Request&, const RouteParams&, const User&)>;
   RouteHandler with_user(UserHandler handler) const;
 

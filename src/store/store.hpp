@@ -112,6 +112,16 @@ class Store {
   // Cheap round trip, for /readyz.
   virtual Result<void> ping() = 0;
 
+  // Until the returned object is destroyed, the reads this thread makes on this store share one
+  // snapshot: they see the same state, and cost one read transaction instead of one each. A
+  // write on the thread ends the snapshot first, so that reads after it see it. Null when the
+  // backend gains nothing from it (the default). The API takes one around each GET.
+  class ReadSnapshot {
+   public:
+    virtual ~ReadSnapshot() = default;
+  };
+  virtual std::unique_ptr<ReadSnapshot> read_snapshot() { return nullptr; }
+
   // Users. create_user: kConflict when the username is taken.
   virtual Result<User> create_user(const NewUser& user, TimePoint now) = 0;
   virtual Result<User> get_user(UserId id) = 0;                                    // kNotFound

@@ -201,6 +201,79 @@ TEST_F(SqliteStoreTest, FileIsInWalMode) {
   EXPECT_NE(raw.rows("SELECT applied_at FROM schema_migrations"), "");
 }
 
+// --- Read snapshots -----------------------------------------------------------------------------
+
+// One reader connection, so that every read after a snapshot gets the reader it used.
+std::unique_ptr<Store> one_reader_store(const fs::path& path) {
+  SqliteOptions options;
+  options.read_connections = 1;
+  return must(open_sqlite_store(path.string(), options), "open");
+}
+
+TEST_F(SqliteStoreTest, ASnapshotsReadsSeeOneStateWhateverOthersWrite) {
+  auto store = one_reader_store(path_);
+  RawDb other_process(path_);
+  const auto rename = [&](const std::string& task, const std::string& user) {
+    other_process.exec("UPDATE tasks SET name = '" + task +
+                       "' WHERE id = " + std::to_string(task_.id));
+    other_process.exec("UPDATE users SET username = '" + user +
+                       "' WHERE id = " + std::to_string(user_.id));
+  };
+  for (int round = 0; round < 2; ++round) {  // the second snapshot reuses the one reader
+    const std::string before = must(store->get_task(task_.id), "get_task").spec.name;
+    {
+      const auto snapshot = store->read_snapshot();
+      ASSERT_NE(snapshot, nullptr);
+      EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name, before);
+      rename("renamed" + std::to_string(round), "alicia" + std::to_string(round));
+      // Taken at the snapshot's first read, for every table.
+      EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name, before);
+      EXPECT_EQ(must(store->get_user(user_.id), "get_user").username,
+                round == 0 ? "alice" : "alicia0");
+    }
+    // Gone with its object: the reader is back in the pool with no transaction left open.
+    EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name,
+              "renamed" + std::to_string(round));
+  }
+}
+
+TEST_F(SqliteStoreTest, AWriteOnTheThreadEndsTheSnapshotSoLaterReadsSeeIt) {
+  auto store = one_reader_store(path_);
+  RawDb other_process(path_);
+  const auto snapshot = store->read_snapshot();
+  ASSERT_NE(snapshot, nullptr);
+  EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name, "amazingexpo");
+  auto spec = sample_spec();
+  spec.name = "updated";
+  must(store->update_task(task_.id, spec, from_unix_ms(kNowMs + 1)), "update_task");
+  EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name, "updated");
+  // And the next read began a snapshot of its own.
+  other_process.exec("UPDATE tasks SET name = 'renamed' WHERE id = " + std::to_string(task_.id));
+  EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name, "updated");
+}
+
+TEST_F(SqliteStoreTest, SnapshotsNestPerStoreAndAMemoryStoreHasNone) {
+  auto outer = store_->read_snapshot();
+  ASSERT_NE(outer, nullptr);
+  EXPECT_EQ(store_->read_snapshot(), nullptr);  // the outer one goes on serving this store
+
+  // Another store's snapshot, taken inside, leaves this store's alone.
+  TempDir other_dir;
+  auto other = one_reader_store(other_dir.path() / "other.db");
+  must(other->migrate(), "migrate");
+  auto inner = other->read_snapshot();
+  ASSERT_NE(inner, nullptr);
+  EXPECT_EQ(must(store_->get_task(task_.id), "get_task").spec.name, "amazingexpo");
+  RawDb(path_).exec("UPDATE tasks SET name = 'renamed' WHERE id = " + std::to_string(task_.id));
+  EXPECT_EQ(must(store_->get_task(task_.id), "get_task").spec.name, "amazingexpo");
+  inner.reset();
+  outer.reset();
+  EXPECT_EQ(must(store_->get_task(task_.id), "get_task").spec.name, "renamed");
+
+  auto memory = must(open_sqlite_store(":memory:"), "open");
+  EXPECT_EQ(memory->read_snapshot(), nullptr);
+}
+
 // --- Checkpoints --------------------------------------------------------------------------------
 
 // Stores with the given checkpoint limits, the tasks created one commit each.

@@ -694,6 +694,18 @@ TYPED_TEST(StoreContract, PauseAndResume) {
   EXPECT_EQ(outcome(this->store().set_paused(task.id + 1000, true, at(kNowMs))), "not_found");
 }
 
+// Every backend, whether a snapshot costs it anything or not: a thread reads its own writes.
+TYPED_TEST(StoreContract, ReadsInASnapshotSeeTheThreadsOwnWrites) {
+  const auto alice = this->add_user("alice");
+  const auto task = this->add_task(alice.id);
+  const auto snapshot = this->store().read_snapshot();
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").spec.name, "amazingexpo");
+  must(this->store().update_task(task.id, sample_spec("renamed"), at(kNowMs + 1)), "update");
+  EXPECT_EQ(must(this->store().get_task(task.id), "get_task").spec.name, "renamed");
+  must(this->store().set_paused(task.id, true, at(kNowMs + 2)), "pause");
+  EXPECT_TRUE(must(this->store().get_task(task.id), "get_task").paused);
+}
+
 TYPED_TEST(StoreContract, ParametersRoundTripAsJson) {
   const auto alice = this->add_user("alice");
   auto spec = sample_spec();

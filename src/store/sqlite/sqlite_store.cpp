@@ -319,6 +319,11 @@ class SqliteStore final : public Store {
     });
   }
 
+  std::unique_ptr<ReadSnapshot> read_snapshot() override {
+    if (readers_.empty() || own_snapshot() != nullptr) return nullptr;
+    return std::make_unique<Snapshot>(*this);
+  }
+
   Result<User> create_user(const NewUser& user, TimePoint now) override {
     return write([&](Connection& conn) -> Result<User> {
       auto query = conn.query(
@@ -960,10 +965,66 @@ class SqliteStore final : public Store {
     return ids;
   }
 
+  // read_snapshot's object: one reader, leased for its whole life, in one read transaction
+  // from the first read to a write on the thread or the end. A thread's snapshots (of several
+  // stores) are destroyed in the reverse order of their creation, as scopes are.
+  class Snapshot final : public ReadSnapshot {
+   public:
+    explicit Snapshot(SqliteStore& store)
+        : store_(store), outer_(current_), lease_(store.readers_.acquire()) {
+      current_ = this;
+    }
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+    ~Snapshot() override {
+      end();
+      current_ = outer_;
+    }
+
+    // The reader, in the snapshot's transaction.
+    Result<Connection*> connection() {
+      Connection& conn = lease_.connection();
+      if (!open_) {
+        auto begin = conn.query("BEGIN");
+        if (!begin) return propagate(begin);
+        if (auto begun = begin->run(); !begun) return propagate(begun);
+        open_ = true;
+      }
+      return &conn;
+    }
+
+    // Ends the transaction (the next read begins another). A read transaction has nothing to
+    // keep, but must not outlive the lease: a reader left in one would pin that snapshot.
+    void end() {
+      if (!open_) return;
+      open_ = false;
+      Connection& conn = lease_.connection();
+      auto commit = conn.query("COMMIT");
+      if (!commit || !commit->run()) (void)conn.exec("ROLLBACK");
+    }
+
+    SqliteStore& store_;
+    Snapshot* const outer_;
+
+   private:
+    ReaderPool::Lease lease_;
+    bool open_ = false;
+  };
+
+  // This thread's innermost snapshot, of whichever store; outer_ links the others.
+  static inline thread_local Snapshot* current_ = nullptr;
+
+  Snapshot* own_snapshot() const {
+    for (Snapshot* s = current_; s != nullptr; s = s->outer_)
+      if (&s->store_ == this) return s;
+    return nullptr;
+  }
+
   // Runs `body` on the writer (serialised) or a reader; no exception leaves the store.
   template <typename Body>
   auto write(Body&& body) -> std::invoke_result_t<Body&, Connection&> {
     try {
+      if (auto* snapshot = own_snapshot()) snapshot->end();  // later reads see this write
       std::lock_guard lock(writer_mutex_);
       return body(*writer_);
     } catch (const std::exception& e) {
@@ -975,6 +1036,11 @@ class SqliteStore final : public Store {
   auto read(Body&& body) -> std::invoke_result_t<Body&, Connection&> {
     if (readers_.empty()) return write(std::forward<Body>(body));
     try {
+      if (auto* snapshot = own_snapshot()) {
+        auto conn = snapshot->connection();
+        if (!conn) return propagate(conn);
+        return body(**conn);
+      }
       auto lease = readers_.acquire();
       return body(lease.connection());
     } catch (const std::exception& e) {
