@@ -1,6 +1,6 @@
-// The HTTP/1.1 server: one coroutine per connection (on its own strand), requests read and
-// answered one at a time, limits and timeouts enforced here, the Handler called inline or on the
-// blocking pool. The only file that knows Beast and Asio.
+// The HTTP/1.1 server: one coroutine per connection, on one I/O thread's io_context; requests
+// read and answered one at a time, limits and timeouts enforced here, the Handler called inline
+// or on the blocking pool. The only file that knows Beast and Asio.
 #include "api/http_server.hpp"
 
 #include <utility>  // GCC 12 + Boost 1.74: Asio's coroutine support needs it included first
@@ -27,7 +27,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -83,7 +82,7 @@ struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   // Waiting for (the headers of) the next request: stop() may close it at once. Only touched
-  // on the connection's strand.
+  // on the connection's thread.
   bool between_requests = true;
 };
 
@@ -249,10 +248,13 @@ struct HttpServer::Impl {
 
   // Declared last so that they go first: handlers left in the io_context when it is destroyed
   // still touch the members above.
+  // One io_context per thread, as nginx has one event loop per worker: a connection lives on
+  // one of them (round robin), so its handlers never wait for, or wake, another thread, and
+  // each io_context is a strand by itself. The acceptor lives on the first.
   std::vector<std::thread> threads;
-  std::optional<asio::io_context> io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::optional<asio::strand<asio::io_context::executor_type>> accept_strand;
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::size_t next_io = 0;  // accept_loop's round robin
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::thread_pool> blocking_pool;
 };
@@ -267,12 +269,11 @@ Result<void> HttpServer::Impl::start() {
     host = host.substr(1, host.size() - 2);
   const std::string where = fmt::format("{}:{}", options.host, options.port);
 
-  io.emplace(static_cast<int>(std::max(1U, options.threads)));
-  accept_strand.emplace(asio::make_strand(*io));
+  const unsigned thread_count = std::max(1U, options.threads);
+  for (unsigned i = 0; i < thread_count; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
   auto fail_start = [&](const std::string& why) {
     acceptor.reset();
-    accept_strand.reset();
-    io.reset();
+    ios.clear();
     joined = true;
     return fail(ErrorCode::kUnavailable, fmt::format("cannot listen on {}: {}", where, why));
   };
@@ -283,7 +284,7 @@ Result<void> HttpServer::Impl::start() {
   if (!ec) {
     endpoint = tcp::endpoint(address, options.port);
   } else {
-    tcp::resolver resolver(*io);
+    tcp::resolver resolver(*ios.front());
     const auto results =
         resolver.resolve(host, std::to_string(options.port),
                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
@@ -291,7 +292,7 @@ Result<void> HttpServer::Impl::start() {
     endpoint = results.begin()->endpoint();
   }
 
-  acceptor.emplace(*accept_strand);
+  acceptor.emplace(*ios.front());
   if (acceptor->open(endpoint.protocol(), ec)) return fail_start(ec.message());
   if (acceptor->set_option(asio::socket_base::reuse_address(true), ec))
     return fail_start(ec.message());
@@ -301,14 +302,14 @@ Result<void> HttpServer::Impl::start() {
   bound_port = acceptor->local_endpoint(ec).port();
 
   blocking_pool.emplace(std::max(1U, options.blocking_threads));
-  work.emplace(io->get_executor());
-  asio::co_spawn(*accept_strand, accept_loop(), asio::detached);
-  for (unsigned i = 0; i < std::max(1U, options.threads); ++i) {
-    threads.emplace_back([this] {
+  for (auto& io : ios) work.push_back(asio::make_work_guard(*io));
+  asio::co_spawn(*ios.front(), accept_loop(), asio::detached);
+  for (auto& io : ios) {
+    threads.emplace_back([this, &context = *io] {
       name_this_thread("fetchd-http");
       for (;;) {
         try {
-          io->run();
+          context.run();
           return;
         } catch (const std::exception& e) {
           log->error("http: unexpected exception on an I/O thread: {}", e.what());
@@ -345,7 +346,7 @@ void HttpServer::Impl::stop(std::chrono::milliseconds grace) {
   std::lock_guard lock(state_mutex);
   if (!started || joined) return;
   if (!stopping.exchange(true)) {
-    asio::post(*accept_strand, [this] {
+    asio::post(*ios.front(), [this] {
       ErrorCodeT ec;
       acceptor->close(ec);
     });
@@ -368,15 +369,14 @@ void HttpServer::Impl::stop(std::chrono::milliseconds grace) {
       connections_cv.wait_for(wait_lock, kUnwindTime, [this] { return connections.empty(); });
     }
   }
-  work.reset();
-  io->stop();
+  work.clear();
+  for (auto& io : ios) io->stop();
   for (auto& t : threads) t.join();
   threads.clear();
   // A blocking request still running finishes here; its answer goes nowhere.
   blocking_pool->join();
   acceptor.reset();
-  accept_strand.reset();
-  io.reset();  // destroys what is left of the connections' coroutines
+  ios.clear();  // destroys what is left of the connections' coroutines
   blocking_pool.reset();
   joined = true;
   log->info("http: stopped");
@@ -394,7 +394,7 @@ void HttpServer::Impl::log_refusal() {
 
 asio::awaitable<void> HttpServer::Impl::accept_loop() {
   for (;;) {
-    tcp::socket socket(asio::make_strand(*io));
+    tcp::socket socket(*ios[next_io++ % ios.size()]);
     ErrorCodeT ec;
     co_await acceptor->async_accept(socket, redirect(ec));
     if (stopping) co_return;

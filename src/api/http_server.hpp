@@ -1,4 +1,4 @@
-// The HTTP/1.1 server: Boost.Beast on Asio with C++20 coroutines, on a pool of threads.
+// The HTTP/1.1 server: Boost.Beast on Asio with C++20 coroutines, one event loop per thread.
 // It owns sockets, limits and timeouts, request ids and the access log; what a request means
 // is the Handler's business. Beast stays inside http_server.cpp.
 #pragma once
