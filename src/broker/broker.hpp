@@ -46,6 +46,14 @@ class Broker {
   // At most one run of a task is in the broker at a time (waiting or claimed): kConflict when
   // one is, so that however many processes enqueue, a task never runs twice at once.
   virtual Result<void> enqueue(const Run& run) = 0;
+  // enqueue() of each run, in one round trip where the broker has a server; one result per run,
+  // in order. A task twice in `runs`: its second run is kConflict, as if enqueued after.
+  virtual std::vector<Result<void>> enqueue_all(const std::vector<Run>& runs) {
+    std::vector<Result<void>> results;
+    results.reserve(runs.size());
+    for (const Run& run : runs) results.push_back(enqueue(run));
+    return results;
+  }
   // Waits up to `wait` for runs and claims at most `max` of them, each leased for `lease`.
   // Returns an empty vector on time-out or after close().
   virtual Result<std::vector<Claim>> claim(std::size_t max, std::chrono::milliseconds wait,

@@ -137,8 +137,10 @@ std::size_t Scheduler::advance(TimePoint now) {
 
   std::size_t enqueued = 0;
   bool refused = false;
-  for (const Run& run : runs) {
-    auto result = broker_.enqueue(run);
+  auto results = broker_.enqueue_all(runs);
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = runs[i];
+    const auto& result = results[i];
     if (result) {
       ++enqueued;
       continue;

@@ -154,6 +154,29 @@ TYPED_TEST(BrokerContract, HoldsAtMostOneRunPerTaskUntilItCompletes) {
   EXPECT_TRUE(this->broker_->ping());
 }
 
+TYPED_TEST(BrokerContract, EnqueueAllAnswersEachRunInOrder) {
+  ASSERT_TRUE(this->broker_->enqueue(run_of(3)));  // held before the batch
+  const Run again{1, from_unix_ms(5'000), 2, true};
+  auto results = this->broker_->enqueue_all({run_of(1), run_of(2), again, run_of(3), run_of(4)});
+  ASSERT_EQ(results.size(), 5u);
+  EXPECT_TRUE(results[0].has_value());
+  EXPECT_TRUE(results[1].has_value());
+  ASSERT_FALSE(results[2].has_value());  // the batch's own first run of task 1 holds it
+  EXPECT_EQ(results[2].error().code, ErrorCode::kConflict);
+  ASSERT_FALSE(results[3].has_value());
+  EXPECT_EQ(results[3].error().code, ErrorCode::kConflict);
+  EXPECT_TRUE(results[4].has_value());
+  EXPECT_TRUE(this->broker_->enqueue_all({}).empty());
+
+  std::vector<Run> claimed;
+  for (const Claim& claim : this->claim(10)) claimed.push_back(claim.run);
+  ASSERT_EQ(claimed.size(), 4u);  // in enqueue order, each run as enqueued
+  EXPECT_EQ(claimed[0], run_of(3));
+  EXPECT_EQ(claimed[1], run_of(1));
+  EXPECT_EQ(claimed[2], run_of(2));
+  EXPECT_EQ(claimed[3], run_of(4));
+}
+
 TYPED_TEST(BrokerContract, ClaimCarriesTheRunAndItsLease) {
   const Run run{7, from_unix_ms(123'456), 3, true};
   ASSERT_TRUE(this->broker_->enqueue(run));

@@ -125,6 +125,38 @@ TEST_F(RedisBrokerTest, AFencedEnqueueFailsOnceTheLeaseIsAnothers) {
   EXPECT_TRUE(api->enqueue(run_of(2)));
 }
 
+TEST_F(RedisBrokerTest, EnqueueAllGoesInChunksAndAFencedOneWritesNothing) {
+  auto broker = open();
+  ASSERT_TRUE(broker);
+  ASSERT_TRUE(redis_server().command({"SET", "fetchd:scheduler:leader", "7"}) == "OK");
+  broker->set_fencing_token("7");
+  // More runs than one script call takes, task 1 twice across the chunks' border.
+  std::vector<fetchd::Run> runs;
+  for (TaskId id = 1; id <= 1200; ++id) runs.push_back(run_of(id));
+  runs[600] = run_of(1);
+  const auto results = broker->enqueue_all(runs);
+  ASSERT_EQ(results.size(), runs.size());
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i == 600) {
+      ASSERT_FALSE(results[i].has_value());
+      EXPECT_EQ(results[i].error().code, ErrorCode::kConflict);
+    } else {
+      EXPECT_TRUE(results[i].has_value()) << i;
+    }
+  }
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "1199");
+
+  ASSERT_TRUE(redis_server().command({"SET", "fetchd:scheduler:leader", "8"}) == "OK");
+  const auto refused = broker->enqueue_all({run_of(2000), run_of(2001)});
+  ASSERT_EQ(refused.size(), 2u);
+  for (const auto& result : refused) {
+    ASSERT_FALSE(result.has_value());
+    EXPECT_EQ(result.error().code, ErrorCode::kUnavailable);
+  }
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "1199");
+  EXPECT_EQ(redis_server().command({"EXISTS", "fetchd:runs:held:2000"}), "0");
+}
+
 TEST_F(RedisBrokerTest, AnswersPing) {
   auto broker = open();
   ASSERT_TRUE(broker);

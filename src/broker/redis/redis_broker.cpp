@@ -24,16 +24,29 @@ using namespace redis_detail;
 
 constexpr auto kBlockSlice = 100ms;  // how long one XREADGROUP blocks: bounds close() latency
 
-// KEYS: stream, the task's held key, the scheduler leader key. ARGV: fencing token ('' for
-// none), task_id, scheduled_at, attempt, manual. The held key makes a second run of the task
-// impossible while one is in the broker; the token makes a deposed leader's enqueue fail.
-// Returns 1 (enqueued), 0 (a run of the task is held), -1 (not the leader).
+// KEYS: stream, the scheduler leader key, then each run's held key. ARGV: fencing token (''
+// for none), then each run's task_id, scheduled_at, attempt, manual. The held key makes a
+// second run of a task impossible while one is in the broker; the token makes a deposed
+// leader's enqueue fail. Returns -1 (not the leader: nothing written), else 1 (enqueued) or 0
+// (a run of the task is held) per run.
 constexpr const char* kEnqueueScript = R"(
-if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return -1 end
-if not redis.call('SET', KEYS[2], ARGV[3], 'NX') then return 0 end
-redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[2], 'scheduled_at', ARGV[3], 'attempt', ARGV[4],
-           'manual', ARGV[5], 'deliveries', '0')
-return 1)";
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local added = {}
+for i = 3, #KEYS do
+  local a = 4 * i - 10
+  if redis.call('SET', KEYS[i], ARGV[a + 1], 'NX') then
+    redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[a], 'scheduled_at', ARGV[a + 1],
+               'attempt', ARGV[a + 2], 'manual', ARGV[a + 3], 'deliveries', '0')
+    added[i - 2] = 1
+  else
+    added[i - 2] = 0
+  end
+end
+return added)";
+
+// Runs per enqueue script call: a call holds Redis for its duration, and the workers' claims
+// wait meanwhile.
+constexpr std::size_t kEnqueueChunk = 512;
 
 // KEYS: stream, then the held key of each run. ARGV: group, then each run's entry id and due
 // time. Each run atomically, so that none is ever half-done: the ack, the delete and the end
@@ -228,27 +241,62 @@ RedisBroker::RedisBroker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RedisBroker::~RedisBroker() = default;
 
 Result<void> RedisBroker::enqueue(const Run& run) {
+  return std::move(enqueue_all({run}).front());
+}
+
+std::vector<Result<void>> RedisBroker::enqueue_all(const std::vector<Run>& runs) {
   Impl& s = *impl_;
-  if (s.closed) return fail(ErrorCode::kUnavailable, "the broker is closed");
+  std::vector<Result<void>> results;
+  results.reserve(runs.size());
+  if (s.closed) {
+    results.resize(runs.size(), fail(ErrorCode::kUnavailable, "the broker is closed"));
+    return results;
+  }
   std::string fence;
   {
     std::lock_guard lock(s.fence_mutex);
     fence = s.fence;
   }
-  auto added =
-      s.eval(kEnqueueScript,
-             {fence, std::to_string(run.task_id), std::to_string(to_unix_ms(run.scheduled_at)),
-              std::to_string(run.attempt), run.manual ? "1" : "0"},
-             {s.held_key(run.task_id), s.options.leader_key});
-  if (!added) return tl::unexpected(added.error());
-  if (*added == 0) {
-    return fail(ErrorCode::kConflict,
-                "a run of task " + std::to_string(run.task_id) + " is already queued or running");
+  for (std::size_t first = 0; first < runs.size(); first += kEnqueueChunk) {
+    const std::size_t count = std::min(kEnqueueChunk, runs.size() - first);
+    std::vector<std::string> argv{"EVAL", kEnqueueScript, std::to_string(count + 2),
+                                  s.options.stream, s.options.leader_key};
+    argv.reserve(argv.size() + 5 * count + 1);
+    for (std::size_t i = first; i < first + count; ++i) argv.push_back(s.held_key(runs[i].task_id));
+    argv.push_back(fence);
+    for (std::size_t i = first; i < first + count; ++i) {
+      const Run& run = runs[i];
+      argv.push_back(std::to_string(run.task_id));
+      argv.push_back(std::to_string(to_unix_ms(run.scheduled_at)));
+      argv.push_back(std::to_string(run.attempt));
+      argv.push_back(run.manual ? "1" : "0");
+    }
+    auto reply = s.run_command(argv);
+    const redisReply* r = reply ? reply->get() : nullptr;
+    std::optional<Error> error;
+    if (!reply) {
+      error = reply.error();
+    } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+      error =
+          Error::make(ErrorCode::kUnavailable, "this scheduler no longer holds the leader lease");
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != count) {
+      error = Error::make(ErrorCode::kInternal, "Redis broker error", "EVAL: " + text_of(r));
+    }
+    if (error) {  // this chunk and the ones after it: the next would most likely fail alike
+      results.resize(runs.size(), tl::unexpected(*error));
+      break;
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1) {
+        results.emplace_back();
+      } else {
+        results.emplace_back(
+            fail(ErrorCode::kConflict, "a run of task " + std::to_string(runs[first + i].task_id) +
+                                           " is already queued or running"));
+      }
+    }
   }
-  if (*added < 0) {
-    return fail(ErrorCode::kUnavailable, "this scheduler no longer holds the leader lease");
-  }
-  return {};
+  return results;
 }
 
 Result<std::vector<Claim>> RedisBroker::claim(std::size_t max, std::chrono::milliseconds wait,

@@ -44,6 +44,7 @@ class RedisBroker final : public Broker {
   // Also kConflict while a run of the task is held (a key per task beside the stream), and
   // kUnavailable once a fencing token is set that is no longer the leader's.
   Result<void> enqueue(const Run& run) override;
+  std::vector<Result<void>> enqueue_all(const std::vector<Run>& runs) override;
   // Returns the runs reclaim_expired() took back first, then new ones (XREADGROUP, blocking in
   // short slices so that close() is honoured within ~100 ms).
   Result<std::vector<Claim>> claim(std::size_t max, std::chrono::milliseconds wait,
