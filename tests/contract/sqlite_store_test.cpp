@@ -5,10 +5,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <span>
 #include <stdexcept>
@@ -250,6 +253,32 @@ TEST_F(SqliteStoreTest, AWriteOnTheThreadEndsTheSnapshotSoLaterReadsSeeIt) {
   // And the next read began a snapshot of its own.
   other_process.exec("UPDATE tasks SET name = 'renamed' WHERE id = " + std::to_string(task_.id));
   EXPECT_EQ(must(store->get_task(task_.id), "get_task").spec.name, "updated");
+}
+
+// Each HTTP thread (one per core) holds a reader for a whole GET; the engine needs some too.
+TEST(SqliteOpen, ByDefaultEveryCoreAndTwoMoreCanHoldASnapshotAtOnce) {
+  TempDir dir;
+  auto store = must(open_sqlite_store((dir.path() / "f.db").string()), "open");
+  must(store->migrate(), "migrate");
+  const unsigned holders = std::max(4U, std::thread::hardware_concurrency() + 2);
+  std::mutex mutex;
+  std::condition_variable changed;
+  unsigned holding = 0;
+  bool together = true;
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < holders; ++i) {
+    threads.emplace_back([&] {
+      const auto snapshot = store->read_snapshot();  // waits while every reader is leased
+      std::unique_lock lock(mutex);
+      ++holding;
+      changed.notify_all();
+      // Too few readers: the first ones give up theirs after a while, and the test fails.
+      if (!changed.wait_for(lock, std::chrono::seconds(5), [&] { return holding == holders; }))
+        together = false;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(together);
 }
 
 TEST_F(SqliteStoreTest, SnapshotsNestPerStoreAndAMemoryStoreHasNone) {

@@ -12,6 +12,7 @@
 #include <limits>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -1118,7 +1119,9 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const SqliteO
     }
   }
   std::vector<std::unique_ptr<Connection>> readers;
-  const unsigned reader_count = in_memory ? 0 : options.read_connections;
+  const unsigned reader_count = in_memory ? 0
+                                          : options.read_connections.value_or(std::max(
+                                                4U, std::thread::hardware_concurrency() + 2));
   for (unsigned i = 0; i < reader_count; ++i) {
     auto reader = Connection::open(path, ConnectionOptions{options.busy_timeout, true});
     if (!reader) return propagate(reader);

@@ -20,8 +20,10 @@ struct CheckpointLimits {
 
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
-  unsigned read_connections = 4;  // readers run in parallel with the one writer (WAL);
-                                  // ":memory:" always uses one connection for everything
+  // Readers run in parallel with the one writer (WAL); ":memory:" always uses one connection
+  // for everything. nullopt: one per core and two more, at least 4, so that each HTTP thread
+  // (one per core) can hold one for a whole GET (Store::read_snapshot) beside the engine's.
+  std::optional<unsigned> read_connections;
   CheckpointLimits checkpoints;
 };
 
