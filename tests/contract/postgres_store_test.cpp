@@ -47,6 +47,25 @@ TEST(PostgresOpen, NoServerIsUnavailable) {
   EXPECT_NE(store.error().message.find("cannot connect"), std::string::npos);
 }
 
+// A libpq connection of the test's own, outside the store: to change the schema behind the
+// store's back or to hold a transaction open.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& url) : conn_(PQconnectdb(url.c_str()), &PQfinish) {}
+  // "" when the statement succeeded, else the server's message.
+  std::string exec(const std::string& sql) {
+    if (PQstatus(conn_.get()) != CONNECTION_OK) return PQerrorMessage(conn_.get());
+    std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn_.get(), sql.c_str()),
+                                                         &PQclear);
+    const auto status = PQresultStatus(result.get());
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return "";
+    return PQresultErrorMessage(result.get());
+  }
+
+ private:
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+};
+
 class PostgresStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -54,6 +73,18 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_FALSE(backend_.database.empty()) << backend_.error;
   }
   std::string url() const { return postgres_server().url(backend_.database); }
+
+  static Result<Task> add_task(Store& store, UserId owner, const std::string& name) {
+    TaskSpec spec;
+    spec.name = name;
+    spec.url = "https://example.com/feed.json";
+    spec.parameters = nlohmann::json::object();
+    spec.start_time = from_unix_ms(0);
+    spec.end_time = from_unix_ms(1'000'000'000);
+    spec.task_interval = 1;
+    spec.max_attempt = 3;
+    return store.create_task(owner, spec, from_unix_ms(0));
+  }
 
   PostgresBackend backend_;
 };
@@ -82,7 +113,8 @@ TEST_F(PostgresStoreTest, ConcurrentMigrationsApplyEachMigrationOnce) {
                                         {"0002_engine", 1},
                                         {"0003_suspended_index", 1},
                                         {"0004_record_run", 1},
-                                        {"0005_drop_next_run_index", 1}};
+                                        {"0005_drop_next_run_index", 1},
+                                        {"0006_jobs_without_foreign_keys", 1}};
   EXPECT_EQ(applied, once);
   auto status = stores[0]->migration_status();
   ASSERT_TRUE(status);
@@ -144,23 +176,11 @@ TEST_F(PostgresStoreTest, ASchemaOlderThanTheBinaryIsUnavailableUntilMigrated) {
   ASSERT_TRUE((*store)->migrate());
   const auto user = (*store)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0));
   ASSERT_TRUE(user);
-  TaskSpec spec;
-  spec.name = "t";
-  spec.url = "https://example.com/feed.json";
-  spec.parameters = nlohmann::json::object();
-  spec.start_time = from_unix_ms(0);
-  spec.end_time = from_unix_ms(1'000'000'000);
-  spec.task_interval = 1;
-  auto task = (*store)->create_task(user->id, spec, from_unix_ms(0));
+  auto task = add_task(**store, user->id, "t");
   ASSERT_TRUE(task);
-  const auto raw = [&](const std::string& sql) {
-    std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url().c_str()), &PQfinish);
-    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK);
-    std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn.get(), sql.c_str()), &PQclear);
-    ASSERT_EQ(PQresultStatus(result.get()), PGRES_COMMAND_OK) << PQresultErrorMessage(result.get());
-  };
-  raw("DROP FUNCTION fetchd_record_run");
-  raw("DELETE FROM schema_migrations WHERE name = '0004_record_run'");
+  RawConnection raw(url());
+  ASSERT_EQ(raw.exec("DROP FUNCTION fetchd_record_run"), "");
+  ASSERT_EQ(raw.exec("DELETE FROM schema_migrations WHERE name = '0004_record_run'"), "");
   RunRecord run;
   run.job.task_id = task->id;
   run.job.scheduled_at = from_unix_ms(1000);
@@ -198,15 +218,7 @@ TEST_F(PostgresStoreTest, ConcurrentWritersOfTheSameRunsNeitherFailNorDuplicate)
   ASSERT_TRUE(user);
   std::vector<TaskId> tasks;
   for (int t = 0; t < kTasks; ++t) {
-    TaskSpec spec;
-    spec.name = "t" + std::to_string(t);
-    spec.url = "https://example.com/feed.json";
-    spec.parameters = nlohmann::json::object();
-    spec.start_time = from_unix_ms(0);
-    spec.end_time = from_unix_ms(1'000'000'000);
-    spec.task_interval = 1;
-    spec.max_attempt = 3;
-    auto task = (*first)->create_task(user->id, spec, from_unix_ms(0));
+    auto task = add_task(**first, user->id, "t" + std::to_string(t));
     ASSERT_TRUE(task);
     tasks.push_back(task->id);
   }
@@ -254,6 +266,59 @@ TEST_F(PostgresStoreTest, ConcurrentWritersOfTheSameRunsNeitherFailNorDuplicate)
     ASSERT_EQ(jobs->items.size(), static_cast<std::size_t>(kDueTimes));
     for (const auto& job : jobs->items) EXPECT_EQ(job.data_id, jobs->items.front().data_id);
   }
+}
+
+// jobs.data_id has no foreign key (migration 0006). A document the pruner finds orphaned
+// while a batch that refers to it is being recorded (the batch holds its task's row lock) must
+// outlive that batch: the pruner waits for the lock, then sees the batch's job.
+TEST_F(PostgresStoreTest, ThePrunerKeepsADocumentThatABatchInFlightRefersTo) {
+  auto store = open_postgres_store(url(), {.pool_size = 2});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->migrate());
+  const auto user = (*store)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0));
+  ASSERT_TRUE(user);
+  const auto task = add_task(**store, user->id, "t");
+  ASSERT_TRUE(task);
+  const auto run = [&](std::int64_t due_ms, const std::string& body) {
+    RunRecord one;
+    one.job.task_id = task->id;
+    one.job.scheduled_at = from_unix_ms(due_ms);
+    one.job.started_at = one.job.scheduled_at;
+    one.job.finished_at = from_unix_ms(due_ms + 10);
+    one.job.status = JobStatus::kSucceeded;
+    one.body = body;
+    one.content_hash = "hash of " + body;
+    one.next_run_at = from_unix_ms(due_ms + 1000);
+    return one;
+  };
+  auto recorded = (*store)->record_runs({run(1000, "[\"a\"]"), run(2000, "[\"b\"]")});
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  const JobId first_job = (*recorded)[0].job_id;
+  const DataId first_document = *(*recorded)[0].data_id;
+  // The first document has no job left: an orphan (the task's last document is the second).
+  RawConnection other(url());
+  ASSERT_EQ(other.exec("DELETE FROM jobs WHERE id = " + std::to_string(first_job)), "");
+  // A batch in flight, as record_runs writes it: the task's row locked, then a job that found
+  // the first document again by its content.
+  RawConnection batch(url());
+  ASSERT_EQ(batch.exec("BEGIN"), "");
+  ASSERT_EQ(
+      batch.exec("SELECT id FROM tasks WHERE id = " + std::to_string(task->id) + " FOR UPDATE"),
+      "");
+  ASSERT_EQ(batch.exec("INSERT INTO jobs (task_id, scheduled_at, status, data_id) VALUES (" +
+                       std::to_string(task->id) + ", 3000, 'succeeded', " +
+                       std::to_string(first_document) + ")"),
+            "");
+  Result<std::int64_t> pruned = 0;
+  {
+    std::jthread pruner(
+        [&] { pruned = (*store)->prune({.jobs_per_task = 1000, .older_than = {}, .batch = 100}); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(batch.exec("COMMIT"), "");  // not ASSERT: the pruner may be waiting for it
+  }
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(*pruned, 0);
+  EXPECT_TRUE((*store)->get_data(first_document));
 }
 
 }  // namespace

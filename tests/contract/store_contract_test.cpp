@@ -332,7 +332,7 @@ TYPED_TEST(StoreContract, PasswordHashCanBeReplaced) {
   EXPECT_EQ(outcome(this->store().set_password_hash(alice.id + 1000, "x")), "not_found");
 }
 
-TYPED_TEST(StoreContract, DeletingAUserDeletesTheirTasksAndTokens) {
+TYPED_TEST(StoreContract, DeletingAUserDeletesTheirTasksTokensJobsAndData) {
   const auto alice = this->add_user("alice");
   const auto bob = this->add_user("bob");
   const auto a1 = this->add_task(alice.id, "a1");
@@ -340,6 +340,10 @@ TYPED_TEST(StoreContract, DeletingAUserDeletesTheirTasksAndTokens) {
   const auto a2 = this->add_task(alice.id, "a2");
   this->add_token("alice-token", alice.id, kNowMs + kYearMs);
   this->add_token("bob-token", bob.id, kNowMs + kYearMs);
+  const auto a1_run = this->record(run_of(a1.id, kNowMs, JobStatus::kSucceeded, "[1]"));
+  const auto a2_run = this->record(run_of(a2.id, kNowMs, JobStatus::kFailed));
+  const auto b1_run = this->record(run_of(b1.id, kNowMs, JobStatus::kSucceeded, "[1]"));
+  ASSERT_TRUE(a1_run.data_id && b1_run.data_id);
 
   must(this->store().delete_user(alice.id), "delete_user");
 
@@ -347,6 +351,11 @@ TYPED_TEST(StoreContract, DeletingAUserDeletesTheirTasksAndTokens) {
   EXPECT_EQ(outcome(this->store().find_user_by_name("alice")), "not_found");
   EXPECT_EQ(outcome(this->store().get_task(a1.id)), "not_found");
   EXPECT_EQ(outcome(this->store().get_task(a2.id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_job(a1_run.job_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_job(a2_run.job_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_data(*a1_run.data_id)), "not_found");
+  EXPECT_EQ(outcome(this->store().get_job(b1_run.job_id)), "ok");
+  EXPECT_EQ(outcome(this->store().get_data(*b1_run.data_id)), "ok");
   EXPECT_FALSE(this->token_valid("alice-token"));
   EXPECT_EQ(must(this->store().count_tasks(alice.id), "count_tasks"), 0);
   // Bob is untouched.

@@ -852,6 +852,8 @@ class PostgresStore final : public Store {
                     params(count, task));
       if (!rows) return propagate(rows);
     }
+    // The job_count updates above hold the row locks of these documents' tasks, which
+    // delete_data_if_orphan takes for the same reason.
     std::sort(data_ids.begin(), data_ids.end());
     data_ids.erase(std::unique(data_ids.begin(), data_ids.end()), data_ids.end());
     auto orphans = delete_orphans(conn, data_ids);
@@ -874,10 +876,24 @@ class PostgresStore final : public Store {
     return deleted;
   }
 
+  // Deletes the documents of `ids` that are still orphans. Their tasks' rows are locked
+  // first, as record_runs locks them: a batch that is about to refer to one of these
+  // documents (found by its content hash) either committed before, and its job is seen here,
+  // or waits until this transaction is over and then finds the document gone. jobs.data_id
+  // has no foreign key to do this (migration 0006).
   static Result<std::int64_t> delete_data_if_orphan(Connection& conn,
                                                     const std::vector<DataId>& ids) {
     auto tx = pg::Transaction::begin(conn);
     if (!tx) return propagate(tx);
+    pg::ArrayParam array;
+    for (const DataId id : ids) array.add(id);
+    if (auto locked = conn.exec("SELECT id FROM tasks WHERE id IN (SELECT task_id FROM data WHERE "
+                                "id = ANY($1::bigint[])) "
+                                "ORDER BY id FOR UPDATE",
+                                params(array.text()));
+        !locked) {
+      return propagate(locked);
+    }
     auto deleted = delete_orphans(conn, ids);
     if (!deleted) return deleted;
     if (auto done = tx->commit(); !done) return propagate(done);
