@@ -56,7 +56,8 @@ struct InFlightRun {
   std::optional<Task> task;
   std::chrono::milliseconds timeout{0};
   TimePoint started_at{};
-  bool writing = false;  // guarded by Impl::mutex_: handed to the RunWriter
+  bool writing = false;          // guarded by Impl::mutex_: handed to the RunWriter
+  std::uint64_t body_bytes = 0;  // guarded by Impl::mutex_: what its record holds of the body
   Job job;
   std::optional<TimePoint> next_run_at;
   std::int64_t failures_after = 0;
@@ -91,6 +92,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
     if (options_.worker_id.empty()) options_.worker_id = default_worker_id();
     options_.concurrency = std::max<std::size_t>(options_.concurrency, 1);
+    if (options_.max_unrecorded == 0) options_.max_unrecorded = 4 * options_.concurrency;
     options_.claim_batch = std::max<std::size_t>(options_.claim_batch, 1);
     options_.parse_threads = std::max(options_.parse_threads, 1u);
   }
@@ -226,14 +228,14 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       std::size_t room = 0;
       {
         std::unique_lock lock(mutex_);
-        auto can_claim = [&] { return !claiming_ || runs_.size() < options_.concurrency; };
+        auto can_claim = [&] { return !claiming_ || room_locked() > 0; };
         if (until_idle) {
           if (!changed_.wait_until(lock, deadline, can_claim)) return false;
         } else {
           changed_.wait(lock, can_claim);
         }
         if (!claiming_) return false;
-        room = options_.concurrency - runs_.size();
+        room = room_locked();
       }
       if (until_idle && std::chrono::steady_clock::now() >= deadline) return false;
 
@@ -439,7 +441,11 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       std::lock_guard lock(mutex_);
       if (runs_.find(run->id) == runs_.end()) return;  // stop() gave it back meanwhile
       run->writing = true;
+      run->body_bytes = record.body ? record.body->size() : 0;
+      ++writing_;
+      writing_bytes_ += run->body_bytes;
     }
+    changed_.notify_all();  // its fetch slot is free
     writer_.submit(std::move(record),
                    [weak = weak_from_this(), run](Result<RecordedRun> recorded) mutable {
                      if (auto self = weak.lock()) self->on_recorded(run, std::move(recorded));
@@ -526,19 +532,44 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     bool taken = false;
     {
       std::lock_guard lock(mutex_);
-      for (const Finishing& one : batch) taken = runs_.erase(one.run->id) > 0 || taken;
+      for (const Finishing& one : batch) taken = erase_locked(one.run->id) || taken;
     }
     if (taken) changed_.notify_all();
   }
 
   // --- helpers ---------------------------------------------------------------------------
 
+  // How many more runs may be claimed: as many as there are free fetch slots, within the
+  // bounds on runs not yet recorded. A run awaiting its record holds no fetch slot: when the
+  // store stalls for a moment (a checkpoint, a slow commit), fetches go on starting on time
+  // while the backlog absorbs the stall.
+  std::size_t room_locked() const {
+    const std::size_t fetching = runs_.size() - writing_;
+    if (fetching >= options_.concurrency || runs_.size() >= options_.max_unrecorded ||
+        writing_bytes_ >= options_.max_unrecorded_bytes) {
+      return 0;
+    }
+    return std::min(options_.concurrency - fetching, options_.max_unrecorded - runs_.size());
+  }
+
+  // Unregisters a run under mutex_; false when it was not registered.
+  bool erase_locked(std::uint64_t id) {
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return false;
+    if (it->second->writing) {
+      --writing_;
+      writing_bytes_ -= it->second->body_bytes;
+    }
+    runs_.erase(it);
+    return true;
+  }
+
   // Unregisters a run; false when it was not registered (stop() took it first).
   bool take(std::uint64_t id) {
     bool taken = false;
     {
       std::lock_guard lock(mutex_);
-      taken = runs_.erase(id) > 0;
+      taken = erase_locked(id);
     }
     if (taken) changed_.notify_all();
     return taken;
@@ -632,6 +663,8 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // a run left, or claiming stopped
   std::unordered_map<std::uint64_t, RunPtr> runs_;
+  std::size_t writing_ = 0;          // runs_ handed to the RunWriter
+  std::uint64_t writing_bytes_ = 0;  // the bodies of those
   std::uint64_t next_run_id_ = 1;
   bool claiming_ = false;
   bool claim_failing_ = false;                  // the claim thread's only

@@ -22,7 +22,13 @@
 namespace fetchd {
 
 struct WorkerOptions {
-  std::size_t concurrency = 512;  // runs in flight at most (claimed and not yet recorded)
+  std::size_t concurrency = 512;  // fetches in flight at most
+  // Runs claimed and not yet recorded (fetching, or fetched and awaiting their record) at most;
+  // 0: 4 × concurrency. A run awaiting its record holds no fetch slot, so that a store that
+  // stalls for a moment does not delay the next fetches; this bounds that backlog.
+  std::size_t max_unrecorded = 0;
+  // The bodies held by runs awaiting their record: past this, no run is claimed either.
+  std::uint64_t max_unrecorded_bytes = 64 * 1024 * 1024;
   std::chrono::milliseconds default_timeout{30'000};  // for tasks with max_execution_time 0
   std::uint64_t max_response_bytes = 10 * 1024 * 1024;
   std::chrono::milliseconds lease{30'000};    // extended every lease / 3 while a run is in flight
