@@ -94,6 +94,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     options_.concurrency = std::max<std::size_t>(options_.concurrency, 1);
     if (options_.max_unrecorded == 0) options_.max_unrecorded = 4 * options_.concurrency;
     options_.claim_batch = std::max<std::size_t>(options_.claim_batch, 1);
+    claim_min_ = std::clamp<std::size_t>(options_.concurrency / 8, 1, options_.claim_batch);
     options_.parse_threads = std::max(options_.parse_threads, 1u);
   }
 
@@ -228,7 +229,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       std::size_t room = 0;
       {
         std::unique_lock lock(mutex_);
-        auto can_claim = [&] { return !claiming_ || room_locked() > 0; };
+        auto can_claim = [&] { return !claiming_ || room_locked() >= claim_min_; };
         if (until_idle) {
           if (!changed_.wait_until(lock, deadline, can_claim)) return false;
         } else {
@@ -437,6 +438,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     record.content_hash = std::move(outcome.content_hash);
     record.next_run_at = run->next_run_at;
     record.update_task = true;
+    bool wake_claimer = false;
     {
       std::lock_guard lock(mutex_);
       if (runs_.find(run->id) == runs_.end()) return;  // stop() gave it back meanwhile
@@ -444,8 +446,11 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       run->body_bytes = record.body ? record.body->size() : 0;
       ++writing_;
       writing_bytes_ += run->body_bytes;
+      // Its fetch slot is free. The room grows by one slot at a time: wake the claim thread
+      // once, when there is room for a claim, not at every run.
+      wake_claimer = room_locked() == claim_min_;
     }
-    changed_.notify_all();  // its fetch slot is free
+    if (wake_claimer) changed_.notify_all();
     writer_.submit(std::move(record),
                    [weak = weak_from_this(), run](Result<RecordedRun> recorded) mutable {
                      if (auto self = weak.lock()) self->on_recorded(run, std::move(recorded));
@@ -663,6 +668,9 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   mutable std::mutex mutex_;
   std::condition_variable changed_;  // a run left, or claiming stopped
   std::unordered_map<std::uint64_t, RunPtr> runs_;
+  // The claim thread waits for room for this many runs (an eighth of the fetch slots, at
+  // most a claim batch): in a burst, one claim and one read of tasks per batch, not per run.
+  std::size_t claim_min_ = 1;
   std::size_t writing_ = 0;          // runs_ handed to the RunWriter
   std::uint64_t writing_bytes_ = 0;  // the bodies of those
   std::uint64_t next_run_id_ = 1;

@@ -634,6 +634,30 @@ TEST_F(WorkerPoolTest, ConcurrencyCapIsRespected) {
   EXPECT_EQ(broker.depth(), 0u);
 }
 
+// A fetch slot freed alone does not wake a claim: the claim thread waits for room for an
+// eighth of the slots (one claim and one read of tasks per batch in a burst, not per run).
+TEST_F(WorkerPoolTest, ClaimsWaitForRoomForAnEighthOfTheFetchSlots) {
+  constexpr std::size_t kCap = 16;  // an eighth: 2
+  constexpr std::size_t kRuns = 24;
+  for (std::size_t i = 0; i < kRuns; ++i) enqueue(add_task("t" + std::to_string(i)));
+  fetcher.hold(true);
+  make_pool(options(kCap)).start();
+  ASSERT_TRUE(fetcher.wait_held(kCap));
+
+  fetcher.release(1);
+  ASSERT_TRUE(listener.wait_for(1));
+  std::this_thread::sleep_for(100ms);  // time to claim, if it would
+  EXPECT_EQ(fetcher.requests().size(), kCap);
+  EXPECT_EQ(broker.depth(), kRuns - kCap);
+
+  fetcher.release(1);
+  ASSERT_TRUE(eventually([&] { return fetcher.requests().size() == kCap + 2; }));
+  EXPECT_EQ(broker.depth(), kRuns - kCap - 2);
+  fetcher.hold(false);
+  fetcher.release();
+  ASSERT_TRUE(listener.wait_for(kRuns));
+}
+
 // A store whose record_runs waits until opened: a writer stalled on a checkpoint or a commit.
 class StalledWrites final : public test::ForwardingStore {
  public:
