@@ -78,7 +78,9 @@ constexpr std::array kOptions = {
                "Comma-separated address ranges tasks may fetch although private, e.g. "
                "10.20.0.0/16,fd00::/8 (finer than fetch.allow_private)."},
     OptionSpec{"fetch.concurrency", OptionType::kInt, "512", 1, 100'000, "",
-               "Most fetches in flight at once in this process."},
+               "Most fetches in flight at once in this process. Runs fetched and awaiting "
+               "their record do not hold a slot; claimed runs not yet recorded stay under 4 "
+               "times this."},
     OptionSpec{"fetch.default_timeout", OptionType::kDuration, "30s", kSecond, kHour, "",
                "Time a run may take when its task's max_execution_time is 0."},
     OptionSpec{"fetch.max_response_bytes", OptionType::kBytes, "10MiB", kKiB, kGiB, "",
