@@ -26,6 +26,7 @@
 
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/forwarding_store.hpp"
+#include "support/gate.hpp"
 
 namespace fetchd {
 namespace {
@@ -85,26 +86,7 @@ tl::unexpected<Error> unavailable() {
   return fail(ErrorCode::kUnavailable, "the database is unavailable", "disk I/O error (test)");
 }
 
-// A door the writer's first transaction waits at until the test opens it.
-class Gate {
- public:
-  void wait() {
-    std::unique_lock lock(mutex_);
-    opened_.wait(lock, [&] { return open_; });
-  }
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    opened_.notify_all();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable opened_;
-  bool open_ = false;
-};
+using test::Gate;  // a door the writer's first transaction waits at until the test opens it
 
 // Every outcome the writer hands back, with the thread it came on.
 class Outcomes {

@@ -4,6 +4,7 @@
 #include "worker/worker_pool.hpp"
 #include "support/forwarding_broker.hpp"
 #include "support/forwarding_store.hpp"
+#include "support/gate.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -331,6 +332,15 @@ class WorkerPoolTest : public ::testing::Test {
     auto task = store->create_task(owner, spec, clock.now());
     EXPECT_TRUE(task) << task.error().message;
     return *task;
+  }
+
+  // `n` tasks due now, each fetching `body`.
+  void add_due_tasks(std::size_t n, const std::string& body) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const Task task = add_task("t" + std::to_string(i));
+      fetcher.reply(task.spec.url, ok_response(200, body));
+      enqueue(task);
+    }
   }
 
   void enqueue(const Task& task, std::int64_t attempt = 1, std::optional<TimePoint> due = {}) {
@@ -663,24 +673,23 @@ class StalledWrites final : public test::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) override {
-    {
-      std::unique_lock lock(mutex_);
-      opened_.wait(lock, [&] { return open_; });
-    }
+    gate.wait();
     return ForwardingStore::record_runs(runs);
   }
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    opened_.notify_all();
-  }
+  test::Gate gate;
+};
 
- private:
-  std::mutex mutex_;
-  std::condition_variable opened_;
-  bool open_ = false;
+// A RunWriter over StalledWrites. It opens the store before it stops, so that a failed ASSERT
+// does not leave the writer waiting; declare the pool after it.
+struct StalledRecording {
+  StalledRecording(Store& inner, std::shared_ptr<spdlog::logger> log)
+      : store(inner), writer(store, std::move(log)) {}
+  ~StalledRecording() {
+    store.gate.open();
+    writer.stop();
+  }
+  StalledWrites store;
+  RunWriter writer;
 };
 
 // While the store stalls, fetches go on (a run awaiting its record holds no fetch slot) up to
@@ -688,18 +697,12 @@ class StalledWrites final : public test::ForwardingStore {
 TEST_F(WorkerPoolTest, RunsAwaitingTheirRecordLeaveTheirFetchSlotUpToABound) {
   constexpr std::size_t kRuns = 12;
   const std::string body = fixture("small.json");
-  for (std::size_t i = 0; i < kRuns; ++i) {
-    const Task task = add_task("t" + std::to_string(i));
-    fetcher.reply(task.spec.url, ok_response(200, body));
-    enqueue(task);
-  }
-  StalledWrites stalled(*store);
-  RunWriter stalled_writer(stalled, log);
-  const auto reopen = [&](void*) { stalled.open(); };  // a failed ASSERT must not hang the writer
-  std::unique_ptr<void, decltype(reopen)> reopen_on_exit(&stalled, reopen);
+  add_due_tasks(kRuns, body);
+  StalledRecording stalled(*store, log);
   auto o = options(2);
   o.max_unrecorded = 5;
-  WorkerPool workers(stalled, broker, fetcher, stalled_writer, listener, clock, metrics, log, o);
+  WorkerPool workers(stalled.store, broker, fetcher, stalled.writer, listener, clock, metrics, log,
+                     o);
   workers.start();
   ASSERT_TRUE(eventually([&] { return fetcher.requests().size() >= 5; }));
   std::this_thread::sleep_for(100ms);  // time to overshoot, if it would
@@ -707,10 +710,9 @@ TEST_F(WorkerPoolTest, RunsAwaitingTheirRecordLeaveTheirFetchSlotUpToABound) {
   EXPECT_EQ(workers.in_flight(), 5u);
   EXPECT_LE(fetcher.max_outstanding(), 2u);
   EXPECT_EQ(broker.depth(), kRuns - 5);
-  stalled.open();
+  stalled.store.gate.open();
   ASSERT_TRUE(listener.wait_for(kRuns, 5s));
   workers.stop(0ms);
-  stalled_writer.stop();
   EXPECT_EQ(workers.counts().succeeded, kRuns);
 }
 
@@ -719,27 +721,20 @@ TEST_F(WorkerPoolTest, RunsAwaitingTheirRecordLeaveTheirFetchSlotUpToABound) {
 TEST_F(WorkerPoolTest, BodiesAwaitingTheirRecordAreBoundedInBytes) {
   constexpr std::size_t kRuns = 6;
   const std::string body = fixture("small.json");
-  for (std::size_t i = 0; i < kRuns; ++i) {
-    const Task task = add_task("t" + std::to_string(i));
-    fetcher.reply(task.spec.url, ok_response(200, body));
-    enqueue(task);
-  }
-  StalledWrites stalled(*store);
-  RunWriter stalled_writer(stalled, log);
-  const auto reopen = [&](void*) { stalled.open(); };  // a failed ASSERT must not hang the writer
-  std::unique_ptr<void, decltype(reopen)> reopen_on_exit(&stalled, reopen);
+  add_due_tasks(kRuns, body);
+  StalledRecording stalled(*store, log);
   auto o = options(1);
   o.max_unrecorded_bytes = body.size() * 5 / 2;  // the third body goes past it
-  WorkerPool workers(stalled, broker, fetcher, stalled_writer, listener, clock, metrics, log, o);
+  WorkerPool workers(stalled.store, broker, fetcher, stalled.writer, listener, clock, metrics, log,
+                     o);
   workers.start();
   ASSERT_TRUE(eventually([&] { return fetcher.requests().size() >= 3; }));
   std::this_thread::sleep_for(100ms);  // time to overshoot, if it would
   EXPECT_EQ(fetcher.requests().size(), 3u);
   EXPECT_EQ(broker.depth(), kRuns - 3);
-  stalled.open();
+  stalled.store.gate.open();
   ASSERT_TRUE(listener.wait_for(kRuns, 5s));
   workers.stop(0ms);
-  stalled_writer.stop();
   EXPECT_EQ(workers.counts().succeeded, kRuns);
 }
 
