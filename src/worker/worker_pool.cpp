@@ -95,6 +95,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     if (options_.max_unrecorded == 0) options_.max_unrecorded = 4 * options_.concurrency;
     options_.claim_batch = std::max<std::size_t>(options_.claim_batch, 1);
     claim_min_ = std::clamp<std::size_t>(options_.concurrency / 8, 1, options_.claim_batch);
+    claim_min_ = std::min(claim_min_, options_.max_unrecorded);  // else it could never claim
     options_.parse_threads = std::max(options_.parse_threads, 1u);
   }
 

@@ -716,6 +716,17 @@ TEST_F(WorkerPoolTest, RunsAwaitingTheirRecordLeaveTheirFetchSlotUpToABound) {
   EXPECT_EQ(workers.counts().succeeded, kRuns);
 }
 
+// A bound on unrecorded runs below an eighth of the fetch slots still lets runs be claimed.
+TEST_F(WorkerPoolTest, ASmallBoundOnUnrecordedRunsStillClaims) {
+  constexpr std::size_t kRuns = 6;
+  add_due_tasks(kRuns, "[]");
+  auto o = options(64);  // an eighth: 8
+  o.max_unrecorded = 3;
+  make_pool(o).start();
+  ASSERT_TRUE(listener.wait_for(kRuns, 5s));
+  EXPECT_EQ(pool->counts().succeeded, kRuns);
+}
+
 // The same bound in bytes: past max_unrecorded_bytes of bodies awaiting their record, no run
 // is claimed until the store catches up.
 TEST_F(WorkerPoolTest, BodiesAwaitingTheirRecordAreBoundedInBytes) {
