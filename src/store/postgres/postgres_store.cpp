@@ -887,10 +887,11 @@ class PostgresStore final : public Store {
     if (!tx) return propagate(tx);
     pg::ArrayParam array;
     for (const DataId id : ids) array.add(id);
-    if (auto locked = conn.exec("SELECT id FROM tasks WHERE id IN (SELECT task_id FROM data WHERE "
-                                "id = ANY($1::bigint[])) "
-                                "ORDER BY id FOR UPDATE",
-                                params(array.text()));
+    if (auto locked =
+            conn.exec("SELECT id FROM tasks "
+                      "WHERE id IN (SELECT task_id FROM data WHERE id = ANY($1::bigint[])) "
+                      "ORDER BY id FOR UPDATE",
+                      params(array.text()));
         !locked) {
       return propagate(locked);
     }

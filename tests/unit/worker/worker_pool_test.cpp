@@ -649,7 +649,7 @@ TEST_F(WorkerPoolTest, ConcurrencyCapIsRespected) {
 TEST_F(WorkerPoolTest, ClaimsWaitForRoomForAnEighthOfTheFetchSlots) {
   constexpr std::size_t kCap = 16;  // an eighth: 2
   constexpr std::size_t kRuns = 24;
-  for (std::size_t i = 0; i < kRuns; ++i) enqueue(add_task("t" + std::to_string(i)));
+  add_due_tasks(kRuns, "[]");
   fetcher.hold(true);
   make_pool(options(kCap)).start();
   ASSERT_TRUE(fetcher.wait_held(kCap));
