@@ -73,6 +73,15 @@ class Broker {
   virtual Result<void> release(const Claim& claim) = 0;
   // A worker still working on a long run pushes its lease forward (heartbeat).
   virtual Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) = 0;
+  // extend() of each claim, in one round trip where the broker has a server; one result per
+  // claim, in order.
+  virtual std::vector<Result<void>> extend_all(const std::vector<Claim>& claims,
+                                               std::chrono::milliseconds lease) {
+    std::vector<Result<void>> results;
+    results.reserve(claims.size());
+    for (const Claim& claim : claims) results.push_back(extend(claim, lease));
+    return results;
+  }
   // Makes runs whose lease expired before `now` claimable again; returns how many.
   virtual Result<std::size_t> reclaim_expired(TimePoint now) = 0;
   // Which of `tasks` have a run in the broker (waiting or claimed), in no particular order.

@@ -57,6 +57,7 @@ struct InFlightRun {
   std::chrono::milliseconds timeout{0};
   TimePoint started_at{};
   bool writing = false;          // guarded by Impl::mutex_: handed to the RunWriter
+  TimePoint leased_at{};         // guarded by Impl::mutex_: claimed or last extended (clock_)
   std::uint64_t body_bytes = 0;  // guarded by Impl::mutex_: what its record holds of the body
   Job job;
   std::optional<TimePoint> next_run_at;
@@ -255,6 +256,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         pause(options_.claim_wait);
         continue;
       }
+      const TimePoint claimed_at = clock_.now();
       if (claim_failing_) {
         log_->info("workers: claiming runs again");
         claim_failing_ = false;
@@ -309,9 +311,9 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         }
         auto task = tasks.find(claim.run.task_id);
         // Moved out: the broker holds one run per task, so no other claim needs it.
-        begin_run(std::move(claim), task == tasks.end()
-                                        ? std::nullopt
-                                        : std::optional<Task>(std::move(task->second)));
+        begin_run(
+            std::move(claim), claimed_at,
+            task == tasks.end() ? std::nullopt : std::optional<Task>(std::move(task->second)));
       }
       if (store_trouble) {
         // The store is down: wait longer each time (up to 2 s) instead of cycling the queue.
@@ -332,12 +334,13 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Starts the fetch of a claimed run whose task was read (nullopt: the task is gone).
-  void begin_run(Claim claim, std::optional<Task> task) {
+  void begin_run(Claim claim, TimePoint claimed_at, std::optional<Task> task) {
     auto run = std::make_shared<InFlightRun>();
     run->claim = std::move(claim);
     {
       std::lock_guard lock(mutex_);
       run->id = next_run_id_++;
+      run->leased_at = claimed_at;
       runs_.emplace(run->id, run);
     }
     if (!task) {
@@ -633,20 +636,39 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Keeps the leases of long runs alive, and gives back runs whose lease expired anyway
-  // (a claim lost track of: they are redone rather than forgotten).
+  // (a claim lost track of: they are redone rather than forgotten). Only leases taken half a
+  // period ago or more are extended, all in one broker call: in a burst of short runs most
+  // finish before their first heartbeat, and each is renewed within 1.5 periods (half the
+  // lease) of its last renewal.
   void heartbeat_loop() {
     const auto period = std::max(options_.lease / 3, std::chrono::milliseconds(1));
     std::unique_lock lock(mutex_);
     for (;;) {
       if (heartbeat_wake_.wait_for(lock, period, [&] { return heartbeat_stop_; })) return;
+      const TimePoint now = clock_.now();
+      std::vector<RunPtr> due;
       std::vector<Claim> claims;
-      claims.reserve(runs_.size());
-      for (const auto& [id, run] : runs_) claims.push_back(run->claim);
+      for (const auto& [id, run] : runs_) {
+        const auto age = now - run->leased_at;
+        if (age >= period / 2 || age < Millis(0)) {  // < 0: the clock was set back
+          due.push_back(run);
+          claims.push_back(run->claim);
+        }
+      }
       lock.unlock();
-      for (const Claim& claim : claims) {
-        if (auto extended = broker_.extend(claim, options_.lease); !extended) {
-          log_->debug("workers: cannot extend the lease of task {}'s run: {}", claim.run.task_id,
-                      extended.error().message);
+      if (!claims.empty()) {
+        auto extended = broker_.extend_all(claims, options_.lease);
+        {
+          std::lock_guard relock(mutex_);
+          for (std::size_t i = 0; i < due.size() && i < extended.size(); ++i) {
+            if (extended[i]) due[i]->leased_at = now;
+          }
+        }
+        for (std::size_t i = 0; i < due.size() && i < extended.size(); ++i) {
+          if (!extended[i]) {
+            log_->debug("workers: cannot extend the lease of task {}'s run: {}",
+                        claims[i].run.task_id, extended[i].error().message);
+          }
         }
       }
       if (auto reclaimed = broker_.reclaim_expired(clock_.now()); reclaimed && *reclaimed > 0) {

@@ -376,6 +376,33 @@ TYPED_TEST(BrokerContract, ExtendPushesTheLease) {
   EXPECT_EQ(again[0].deliveries, 2);  // a heartbeat is not a delivery
 }
 
+TYPED_TEST(BrokerContract, ExtendAllAnswersEachClaimInOrder) {
+  this->enqueue_ids(1, 3);
+  auto claims = this->claim(3, 0ms, 400ms);
+  ASSERT_EQ(claims.size(), 3u);
+  ASSERT_TRUE(this->broker_->complete(claims[1]));  // done: the batch's second is stale
+  Claim bogus = claims[2];                          // a claim on a run the broker never had
+  bogus.receipt = "999999999-0";
+  std::this_thread::sleep_for(250ms);
+  auto results = this->broker_->extend_all({claims[0], claims[1], claims[2], bogus}, 400ms);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_TRUE(results[0].has_value());
+  ASSERT_FALSE(results[1].has_value());
+  EXPECT_EQ(results[1].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(results[2].has_value());
+  ASSERT_FALSE(results[3].has_value());
+  EXPECT_EQ(results[3].error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(this->broker_->extend_all({}, 400ms).empty());
+  std::this_thread::sleep_for(250ms);  // 500 ms after the claim, 250 ms after the extension
+  EXPECT_EQ(this->reclaim(), 0u);
+  std::this_thread::sleep_for(300ms);  // 550 ms after the extension
+  EXPECT_EQ(this->reclaim(), 2u);
+  auto again = this->claim(3);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].deliveries, 2);  // a heartbeat is not a delivery
+  EXPECT_EQ(again[1].deliveries, 2);
+}
+
 TYPED_TEST(BrokerContract, ExtendOfACompletedClaimIsNotFound) {
   this->enqueue_ids(1, 1);
   auto claims = this->claim(1);

@@ -157,6 +157,38 @@ TEST_F(RedisBrokerTest, EnqueueAllGoesInChunksAndAFencedOneWritesNothing) {
   EXPECT_EQ(redis_server().command({"EXISTS", "fetchd:runs:held:2000"}), "0");
 }
 
+TEST_F(RedisBrokerTest, ExtendAllAndCompleteAllGoInChunks) {
+  auto broker = open();
+  ASSERT_TRUE(broker);
+  std::vector<fetchd::Run> runs;
+  for (TaskId id = 1; id <= 1200; ++id) runs.push_back(run_of(id));
+  for (const auto& result : broker->enqueue_all(runs)) ASSERT_TRUE(result.has_value());
+  auto claims = broker->claim(1200, 0ms, 30s);
+  ASSERT_TRUE(claims.has_value());
+  ASSERT_EQ(claims->size(), 1200u);
+  // More claims than one script call takes, one of them stale in the second chunk.
+  ASSERT_TRUE(broker->complete((*claims)[600]));
+  const auto extended = broker->extend_all(*claims, 30s);
+  ASSERT_EQ(extended.size(), claims->size());
+  for (std::size_t i = 0; i < extended.size(); ++i) {
+    if (i == 600) {
+      ASSERT_FALSE(extended[i].has_value());
+      EXPECT_EQ(extended[i].error().code, ErrorCode::kNotFound);
+    } else {
+      EXPECT_TRUE(extended[i].has_value()) << i;
+    }
+  }
+  const auto completed = broker->complete_all(*claims);
+  ASSERT_EQ(completed.size(), claims->size());
+  for (std::size_t i = 0; i < completed.size(); ++i) {
+    EXPECT_EQ(completed[i].has_value(), i != 600) << i;
+  }
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "0");
+  std::vector<TaskId> ids;
+  for (const auto& run : runs) ids.push_back(run.task_id);
+  EXPECT_EQ(broker->holding(ids).value(), std::vector<TaskId>{});
+}
+
 TEST_F(RedisBrokerTest, AnswersPing) {
   auto broker = open();
   ASSERT_TRUE(broker);

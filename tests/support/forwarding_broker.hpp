@@ -26,6 +26,10 @@ class ForwardingBroker : public Broker {
   Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) override {
     return inner_.extend(claim, lease);
   }
+  std::vector<Result<void>> extend_all(const std::vector<Claim>& claims,
+                                       std::chrono::milliseconds lease) override {
+    return inner_.extend_all(claims, lease);
+  }
   Result<std::size_t> reclaim_expired(TimePoint now) override {
     return inner_.reclaim_expired(now);
   }

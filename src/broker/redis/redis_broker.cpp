@@ -78,12 +78,24 @@ redis.call('XADD', KEYS[1], '*', 'task_id', ARGV[3], 'scheduled_at', ARGV[4], 'a
            'manual', ARGV[6], 'deliveries', ARGV[7])
 return 1)";
 
-// XCLAIM would steal an entry another worker reclaimed; only the holder may extend.
+// ARGV: group, consumer, then each run's entry id. XCLAIM would steal an entry another worker
+// reclaimed; only the holder may extend. XCLAIM with JUSTID resets the idle time without
+// counting a delivery. Returns 1 (extended) or 0 (not this consumer's) per run.
 constexpr const char* kExtendScript = R"(
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
-return 1)";
+local extended = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    extended[i - 2] = 1
+  else
+    extended[i - 2] = 0
+  end
+end
+return extended)";
+
+// Runs per complete or extend script call, for the same reason as kEnqueueChunk.
+constexpr std::size_t kClaimChunk = 512;
 
 struct Entry {
   std::string id;
@@ -157,6 +169,51 @@ struct RedisBroker::Impl {
       return fail(ErrorCode::kInternal, "Redis broker error", "EVAL: " + text_of(reply->get()));
     }
     return (*reply)->integer;
+  }
+
+  // Runs a script that answers an array with one integer per item (`count` of them); true
+  // where it answered 1.
+  Result<std::vector<bool>> eval_each(const std::vector<std::string>& argv, std::size_t count) {
+    auto reply = run_command(argv);
+    if (!reply) return tl::unexpected(reply.error());
+    const redisReply* r = reply->get();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != count) {
+      return fail(ErrorCode::kInternal, "Redis broker error", "EVAL: " + text_of(r));
+    }
+    std::vector<bool> done(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      done[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1;
+    }
+    return done;
+  }
+
+  // Applies a per-claim script to `claims` in chunks: `call` makes a chunk's argv. A claim the
+  // script answered 0 for, or that reclaim_expired() took back, is kNotFound (`gone` says
+  // why); a failed call fails its chunk and the ones after it.
+  template <typename MakeArgv>
+  std::vector<Result<void>> each_claim(const std::vector<Claim>& claims, MakeArgv&& call,
+                                       std::string_view gone) {
+    std::vector<Result<void>> results;
+    results.reserve(claims.size());
+    for (std::size_t first = 0; first < claims.size(); first += kClaimChunk) {
+      const std::size_t count = std::min(kClaimChunk, claims.size() - first);
+      auto done = eval_each(call(first, count), count);
+      if (!done) {  // this chunk and the ones after it: the next would most likely fail alike
+        results.resize(claims.size(), tl::unexpected(done.error()));
+        break;
+      }
+      for (std::size_t i = 0; i < count; ++i) {
+        if ((*done)[i]) {
+          results.emplace_back();
+        } else {
+          results.emplace_back(
+              fail(ErrorCode::kNotFound, "the claim on the run of task " +
+                                             std::to_string(claims[first + i].run.task_id) + " " +
+                                             std::string(gone)));
+        }
+      }
+    }
+    return results;
   }
 
   // Drops an entry that is not a run (written by something else, or damaged).
@@ -353,40 +410,28 @@ Result<void> RedisBroker::complete(const Claim& claim) {
 }
 
 std::vector<Result<void>> RedisBroker::complete_all(const std::vector<Claim>& claims) {
-  if (claims.empty()) return {};
-  std::vector<std::string> argv{"EVAL", kCompleteScript, std::to_string(claims.size() + 1),
-                                impl_->options.stream};
-  argv.reserve(4 + 3 * claims.size() + 1);
-  for (const Claim& claim : claims) argv.push_back(impl_->held_key(claim.run.task_id));
-  argv.push_back(impl_->options.group);
-  for (const Claim& claim : claims) {
-    argv.push_back(claim.receipt);
-    argv.push_back(std::to_string(to_unix_ms(claim.run.scheduled_at)));
-  }
-  auto reply = impl_->run_command(argv);
-  const redisReply* r = reply ? reply->get() : nullptr;
-  std::optional<Error> error;
-  if (!reply) {
-    error = reply.error();
-  } else if (r->type != REDIS_REPLY_ARRAY || r->elements != claims.size()) {
-    error = Error::make(ErrorCode::kInternal, "Redis broker error", "EVAL: " + text_of(r));
-  }
-  std::vector<Result<void>> results;
-  results.reserve(claims.size());
+  Impl& s = *impl_;
+  auto results = s.each_claim(
+      claims,
+      [&](std::size_t first, std::size_t count) {
+        std::vector<std::string> argv{"EVAL", kCompleteScript, std::to_string(count + 1),
+                                      s.options.stream};
+        argv.reserve(4 + 3 * count + 1);
+        for (std::size_t i = first; i < first + count; ++i) {
+          argv.push_back(s.held_key(claims[i].run.task_id));
+        }
+        argv.push_back(s.options.group);
+        for (std::size_t i = first; i < first + count; ++i) {
+          argv.push_back(claims[i].receipt);
+          argv.push_back(std::to_string(to_unix_ms(claims[i].run.scheduled_at)));
+        }
+        return argv;
+      },
+      "is no longer held (completed or released)");
+  // Done by its first holder after all: do not hand it out again.
   for (std::size_t i = 0; i < claims.size(); ++i) {
-    if (error) {
-      results.emplace_back(tl::unexpected(*error));
-      continue;
-    }
-    // Done by its first holder after all: do not hand it out again.
-    impl_->forget_pending(claims[i].receipt);
-    if (r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1) {
-      results.emplace_back();
-    } else {
-      results.emplace_back(
-          fail(ErrorCode::kNotFound, "the claim on the run of task " +
-                                         std::to_string(claims[i].run.task_id) +
-                                         " is no longer held (completed or released)"));
+    if (results[i] || results[i].error().code == ErrorCode::kNotFound) {
+      s.forget_pending(claims[i].receipt);
     }
   }
   return results;
@@ -412,20 +457,39 @@ Result<void> RedisBroker::release(const Claim& claim) {
 }
 
 Result<void> RedisBroker::extend(const Claim& claim, std::chrono::milliseconds lease) {
-  if (impl_->is_pending(claim.receipt)) {
-    return fail(ErrorCode::kNotFound,
-                "the claim on the run of task " + std::to_string(claim.run.task_id) + " expired");
+  return std::move(extend_all({claim}, lease).front());
+}
+
+std::vector<Result<void>> RedisBroker::extend_all(const std::vector<Claim>& claims,
+                                                  std::chrono::milliseconds lease) {
+  Impl& s = *impl_;
+  s.lease_ms = lease.count();
+  // Runs reclaim_expired() took back expired here, whatever Redis says: it is not asked.
+  std::vector<Claim> held;
+  std::vector<std::size_t> where;  // held[k] is claims[where[k]]
+  std::vector<Result<void>> results(claims.size());
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    if (s.is_pending(claims[i].receipt)) {
+      results[i] =
+          fail(ErrorCode::kNotFound, "the claim on the run of task " +
+                                         std::to_string(claims[i].run.task_id) + " expired");
+    } else {
+      held.push_back(claims[i]);
+      where.push_back(i);
+    }
   }
-  impl_->lease_ms = lease.count();
-  auto extended =
-      impl_->eval(kExtendScript, {impl_->options.group, impl_->options.consumer, claim.receipt});
-  if (!extended) return tl::unexpected(extended.error());
-  if (*extended == 0) {
-    return fail(ErrorCode::kNotFound, "the claim on the run of task " +
-                                          std::to_string(claim.run.task_id) +
-                                          " is no longer held (completed, released or expired)");
-  }
-  return {};
+  auto extended = s.each_claim(
+      held,
+      [&](std::size_t first, std::size_t count) {
+        std::vector<std::string> argv{"EVAL",           kExtendScript,   "1",
+                                      s.options.stream, s.options.group, s.options.consumer};
+        argv.reserve(6 + count);
+        for (std::size_t i = first; i < first + count; ++i) argv.push_back(held[i].receipt);
+        return argv;
+      },
+      "is no longer held (completed, released or expired)");
+  for (std::size_t k = 0; k < held.size(); ++k) results[where[k]] = std::move(extended[k]);
+  return results;
 }
 
 Result<std::size_t> RedisBroker::reclaim_expired(TimePoint now) {

@@ -51,12 +51,15 @@ class RedisBroker final : public Broker {
                                    std::chrono::milliseconds lease) override;
   // complete, release and extend answer kNotFound when the entry is no longer pending.
   Result<void> complete(const Claim& claim) override;
-  // One script call for the whole batch.
+  // One script call per 512 claims.
   std::vector<Result<void>> complete_all(const std::vector<Claim>& claims) override;
   // Re-adds the run at the END of the stream (Redis cannot requeue in front) and forgets the old
   // entry, atomically; the delivery count carries over.
   Result<void> release(const Claim& claim) override;
   Result<void> extend(const Claim& claim, std::chrono::milliseconds lease) override;
+  // One script call per 512 claims.
+  std::vector<Result<void>> extend_all(const std::vector<Claim>& claims,
+                                       std::chrono::milliseconds lease) override;
   Result<std::size_t> reclaim_expired(TimePoint now) override;
   Result<std::vector<TaskId>> holding(const std::vector<TaskId>& tasks) override;
   // 0 while Redis is unreachable.

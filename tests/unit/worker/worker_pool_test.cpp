@@ -915,6 +915,51 @@ TEST_F(WorkerPoolTest, HeartbeatKeepsLongRunsLeased) {
   EXPECT_EQ(only_job(task.id).status, JobStatus::kSucceeded);
 }
 
+// Counts the lease extensions that reach a LocalBroker, one by one and in batches.
+class ExtensionCountingBroker final : public test::ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  Result<void> extend(const Claim& claim, Millis lease) override {
+    ++singles;
+    return ForwardingBroker::extend(claim, lease);
+  }
+  std::vector<Result<void>> extend_all(const std::vector<Claim>& claims, Millis lease) override {
+    std::lock_guard lock(mutex);
+    batches.push_back(claims.size());
+    return ForwardingBroker::extend_all(claims, lease);
+  }
+  std::vector<std::size_t> batches_so_far() {
+    std::lock_guard lock(mutex);
+    return batches;
+  }
+
+  std::atomic<int> singles{0};
+  std::mutex mutex;
+  std::vector<std::size_t> batches;
+};
+
+TEST_F(WorkerPoolTest, HeartbeatExtendsLeasesHalfAPeriodOldInOneCall) {
+  for (const char* name : {"a", "b", "c"}) enqueue(add_task(name));
+  fetcher.hold(true);
+  auto o = options();
+  o.lease = 90ms;  // heartbeat every 30 ms of real time; a lease is due after 15 ms
+  ExtensionCountingBroker counting(broker);
+  WorkerPool workers(*store, counting, fetcher, *writer, listener, clock, metrics, log, o);
+  workers.start();
+  ASSERT_TRUE(fetcher.wait_held(3));
+  std::this_thread::sleep_for(150ms);  // five heartbeats; no lease is older than 0 ms
+  EXPECT_TRUE(counting.batches_so_far().empty());
+  clock.advance(20ms);
+  ASSERT_TRUE(eventually([&] { return !counting.batches_so_far().empty(); }, 5s));
+  EXPECT_EQ(counting.batches_so_far(), std::vector<std::size_t>{3});
+  std::this_thread::sleep_for(150ms);  // just extended: not again until time moves on
+  EXPECT_EQ(counting.batches_so_far(), std::vector<std::size_t>{3});
+  EXPECT_EQ(counting.singles.load(), 0);
+  fetcher.release();
+  ASSERT_TRUE(listener.wait_for(3));
+  workers.stop(0ms);
+}
+
 TEST_F(WorkerPoolTest, WithoutHeartbeatsALeaseExpires) {
   // The other side of the heartbeat test: a claim nobody extends is reclaimed.
   Task task = add_task("orphan");
