@@ -321,6 +321,53 @@ TEST_F(PostgresStoreTest, ThePrunerKeepsADocumentThatABatchInFlightRefersTo) {
   EXPECT_TRUE((*store)->get_data(first_document));
 }
 
+// A batch leaves out the bodies of documents their tasks already have (the hash of the task's
+// last document, read with its lock). Should such a document not be found after all, the
+// batch is recorded again with every body: a run is never recorded without its document.
+TEST_F(PostgresStoreTest, ABodyLeftOutIsSentAfterAllWhenItsDocumentIsNotFound) {
+  auto store = open_postgres_store(url(), {.pool_size = 1});
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->migrate());
+  const auto user = (*store)->create_user({"alice", "hash", Role::kUser}, from_unix_ms(0));
+  ASSERT_TRUE(user);
+  const auto a = add_task(**store, user->id, "a");
+  const auto b = add_task(**store, user->id, "b");
+  ASSERT_TRUE(a && b);
+  const std::string body = R"(["same"])";
+  const auto run = [&](TaskId task, std::int64_t due_ms) {
+    RunRecord one;
+    one.job.task_id = task;
+    one.job.scheduled_at = from_unix_ms(due_ms);
+    one.job.started_at = one.job.scheduled_at;
+    one.job.finished_at = from_unix_ms(due_ms + 10);
+    one.job.status = JobStatus::kSucceeded;
+    one.body = body;
+    one.content_hash = "hash of the same body";
+    one.next_run_at = from_unix_ms(due_ms + 1000);
+    return one;
+  };
+  auto first = (*store)->record_runs({run(b->id, 1000)});
+  ASSERT_TRUE(first) << first.error().message;
+  const DataId b_document = *(*first)[0].data_id;
+  // Task a's last document is b's (no path of fetchd's does this): a's lock reads the hash
+  // of its next run's document, but the document is not a's.
+  RawConnection raw(url());
+  ASSERT_EQ(raw.exec("UPDATE tasks SET last_data_id = " + std::to_string(b_document) +
+                     " WHERE id = " + std::to_string(a->id)),
+            "");
+  auto recorded = (*store)->record_runs({run(a->id, 2000), run(b->id, 2000)});
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  ASSERT_EQ(recorded->size(), 2u);
+  ASSERT_TRUE((*recorded)[0].data_id);
+  EXPECT_NE(*(*recorded)[0].data_id, b_document);
+  const auto a_document = (*store)->get_data(*(*recorded)[0].data_id);
+  ASSERT_TRUE(a_document);
+  EXPECT_EQ(a_document->task_id, a->id);
+  EXPECT_EQ(a_document->body, body);
+  EXPECT_EQ((*recorded)[1].data_id, b_document);  // b's own, found again
+  EXPECT_FALSE((*recorded)[1].changed);
+}
+
 }  // namespace
 }  // namespace fetchd::pg_testing
 

@@ -12,9 +12,12 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -61,7 +64,9 @@ constexpr std::int64_t kMigrationLockKey = 0x666574636864;
 // record_set's statement: fetchd_record_run's steps (migration 0004_record_run) for a batch
 // whose runs each have their own task, as set operations. $1..$17 are the runs' fields as
 // arrays (run i is element i of each). One row per run, in order: job id (0 when not
-// recorded), data id, changed, task missing. The batch holds its tasks' row locks (lock_tasks),
+// recorded), data id, changed, task missing. A body may be left out (NULL, its size still
+// given) when the task's last document has its hash: the document is then found, not
+// inserted. The batch holds its tasks' row locks (lock_tasks),
 // so no other writer records a run of these tasks meanwhile: a (task, due time) found in jobs
 // here is a duplicate, dropped whole, and the ON CONFLICT below is only a safety net (a
 // document inserted for a run it dropped would wait for the pruner's orphan pass).
@@ -79,7 +84,8 @@ WITH r AS (
 -- may choose to hash a whole table instead.
 live AS (
   SELECT r.ord, r.task_id, t.previous_data_id, dup.found IS NOT NULL AS duplicate,
-         r.status = 'succeeded' AND r.body IS NOT NULL AND r.content_hash IS NOT NULL AS document
+         r.status = 'succeeded' AND r.body_bytes IS NOT NULL AND r.content_hash IS NOT NULL
+           AS document
   FROM r
   CROSS JOIN LATERAL (SELECT coalesce(last_data_id, 0) AS previous_data_id FROM tasks
                       WHERE id = r.task_id LIMIT 1) t
@@ -97,7 +103,8 @@ new_data AS (
   INSERT INTO data (task_id, content_hash, body, bytes, records, created_at)
   SELECT r.task_id, r.content_hash, r.body::json, r.body_bytes, r.records,
          coalesce(r.finished_at, r.started_at, r.scheduled_at)
-  FROM documents d JOIN r ON r.ord = d.ord WHERE d.found_id IS NULL ORDER BY d.ord
+  FROM documents d JOIN r ON r.ord = d.ord WHERE d.found_id IS NULL AND r.body IS NOT NULL
+  ORDER BY d.ord
   RETURNING id, task_id),
 recorded AS (
   SELECT l.ord, l.task_id, coalesce(d.found_id, n.id) AS data_id,
@@ -571,15 +578,10 @@ class PostgresStore final : public Store {
   Result<std::vector<RecordedRun>> record_runs(const std::vector<RunRecord>& runs) override {
     if (runs.empty()) return std::vector<RecordedRun>{};
     return run([&](Connection& conn) -> Result<std::vector<RecordedRun>> {
-      // One transaction for the whole batch: one commit (one WAL flush) per batch, not per run.
-      auto tx = pg::Transaction::begin(conn);
-      if (!tx) return propagate(tx);
-      auto distinct = lock_tasks(conn, runs);
-      if (!distinct) return propagate(distinct);
-      auto recorded = *distinct ? record_set(conn, runs) : record_each(conn, runs);
-      if (!recorded) return recorded;
-      if (auto done = tx->commit(); !done) return propagate(done);
-      return recorded;
+      auto recorded = record_batch(conn, runs, true);
+      if (recorded && !*recorded) recorded = record_batch(conn, runs, false);  // every body
+      if (!recorded) return propagate(recorded);
+      return std::move(recorded->value());
     });
   }
 
@@ -664,12 +666,47 @@ class PostgresStore final : public Store {
     return true;
   }
 
+  // One transaction for the whole batch: one commit (one WAL flush) per batch, not per run.
+  // With `leave_out_known`, the bodies of documents their tasks already have are not sent.
+  // nullopt (rolled back, nothing written): such a document was not found after all, and the
+  // batch must be recorded again with every body. Holding the task's lock, it cannot be:
+  // the pruner never deletes a task's last document, and a deleted task takes the lock.
+  static Result<std::optional<std::vector<RecordedRun>>> record_batch(
+      Connection& conn, const std::vector<RunRecord>& runs, bool leave_out_known) {
+    auto tx = pg::Transaction::begin(conn);
+    if (!tx) return propagate(tx);
+    auto locked = lock_tasks(conn, runs);
+    if (!locked) return propagate(locked);
+    std::vector<bool> left_out(runs.size());
+    if (locked->distinct && leave_out_known) {
+      for (std::size_t i = 0; i < runs.size(); ++i) {
+        const RunRecord& run = runs[i];
+        auto last = locked->last_documents.find(run.job.task_id);
+        left_out[i] = run.body && run.content_hash && last != locked->last_documents.end() &&
+                      last->second == *run.content_hash;
+      }
+    }
+    auto recorded = locked->distinct ? record_set(conn, runs, left_out) : record_each(conn, runs);
+    if (!recorded) return propagate(recorded);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const RecordedRun& one = (*recorded)[i];
+      if (left_out[i] && one.job_id != 0 && !one.data_id) return std::nullopt;
+    }
+    if (auto done = tx->commit(); !done) return propagate(done);
+    return std::move(*recorded);
+  }
+
+  struct LockedTasks {
+    bool distinct = false;  // every run of the batch has a task of its own
+    std::unordered_map<TaskId, std::string> last_documents;  // task -> its last document's hash
+  };
+
   // Locks the batch's task rows up front, in id order: concurrent writers (several worker
   // processes) then serialise per task, so that one sees the other's document and
   // last_data_id (no duplicate-key abort on data, a true "changed"), and two batches sharing
-  // tasks cannot deadlock, whatever order their records come in. True when every run of the
-  // batch has a task of its own.
-  static Result<bool> lock_tasks(Connection& conn, const std::vector<RunRecord>& runs) {
+  // tasks cannot deadlock, whatever order their records come in. Also reads the hash of
+  // each task's last document.
+  static Result<LockedTasks> lock_tasks(Connection& conn, const std::vector<RunRecord>& runs) {
     std::vector<TaskId> ids;
     ids.reserve(runs.size());
     for (const auto& one : runs) ids.push_back(one.job.task_id);
@@ -677,11 +714,19 @@ class PostgresStore final : public Store {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     pg::ArrayParam array;
     for (const TaskId id : ids) array.add(id);
-    auto rows =
-        conn.exec("SELECT id FROM tasks WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-                  params(array.text()));
+    auto rows = conn.exec(
+        "SELECT t.id, d.content_hash FROM tasks t LEFT JOIN data d ON d.id = t.last_data_id "
+        "WHERE t.id = ANY($1::bigint[]) ORDER BY t.id FOR UPDATE OF t",
+        params(array.text()));
     if (!rows) return propagate(rows);
-    return ids.size() == runs.size();
+    LockedTasks locked;
+    locked.distinct = ids.size() == runs.size();
+    for (int row = 0; row < rows->size(); ++row) {
+      if (auto hash = rows->opt_text(row, 1)) {
+        locked.last_documents.emplace(rows->int64(row, 0), std::move(*hash));
+      }
+    }
+    return locked;
   }
 
   // One answer of either record statement: job id, data id, changed, task missing.
@@ -695,10 +740,10 @@ class PostgresStore final : public Store {
   }
 
   // A run's fields in the order of fetchd_record_run's parameters and of record_set's arrays
-  // ($1..$17 of both statements).
+  // ($1..$17 of both statements); the body NULL when `leave_out_body`.
   static constexpr std::size_t kRecordFields = 17;
   template <typename Sink>
-  static void each_field(const RunRecord& run, Sink&& sink) {
+  static void each_field(const RunRecord& run, Sink&& sink, bool leave_out_body = false) {
     const Job& job = run.job;
     std::optional<std::int64_t> http_status;
     if (job.http_status) http_status = *job.http_status;
@@ -717,7 +762,11 @@ class PostgresStore final : public Store {
     sink(job.records);
     sink(job.worker_id);
     sink(run.content_hash);
-    sink(run.body);
+    if (leave_out_body) {
+      sink(std::optional<std::string>());
+    } else {
+      sink(run.body);
+    }
     sink(body_bytes);
     sink(run.update_task);
     sink(run.next_run_at);
@@ -727,13 +776,16 @@ class PostgresStore final : public Store {
   // fetchd_record_run applied to every run at once, which costs the server less per run than
   // a call each (docs/benchmarks.md). Runs of one task depend on each other (the second finds
   // the first's document, counts its failures on), so a batch with a task twice goes through
-  // record_each instead. The runs arrive as arrays, one per field.
+  // record_each instead. The runs arrive as arrays, one per field; run i without its body
+  // where `left_out[i]`.
   static Result<std::vector<RecordedRun>> record_set(Connection& conn,
-                                                     const std::vector<RunRecord>& runs) {
+                                                     const std::vector<RunRecord>& runs,
+                                                     const std::vector<bool>& left_out) {
     std::array<pg::ArrayParam, kRecordFields> columns;
-    for (const auto& run : runs) {
+    for (std::size_t i = 0; i < runs.size(); ++i) {
       std::size_t column = 0;
-      each_field(run, [&](const auto& value) { columns[column++].add(value); });
+      each_field(
+          runs[i], [&](const auto& value) { columns[column++].add(value); }, left_out[i]);
     }
     pg::Params args;
     for (const auto& column : columns) args.add(column.text());
