@@ -1098,6 +1098,46 @@ TEST_F(WorkerPoolTest, AWrittenBatchIsCompletedAndAnnouncedTogether) {
   for (const Task& t : tasks) EXPECT_EQ(jobs_of(t.id).size(), 1u);
 }
 
+// Holds the first complete_all at a gate.
+class StalledCompletionBroker final : public test::ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  std::vector<Result<void>> complete_all(const std::vector<Claim>& claims) override {
+    if (calls.fetch_add(1) == 0) gate.wait();
+    return ForwardingBroker::complete_all(claims);
+  }
+
+  std::atomic<int> calls{0};
+  test::Gate gate;
+};
+
+TEST_F(WorkerPoolTest, TheWriterRecordsTheNextBatchWhileOneIsBeingCompleted) {
+  const Task first = add_task("first");
+  const Task second = add_task("second");
+  enqueue(first);
+  // A batch of one run each: the second run's is written while the first's claim waits at
+  // the broker.
+  RunWriter single(*store, log, {.max_batch = 1, .max_delay = 0ms});
+  StalledCompletionBroker stalled(broker);
+  fetcher.hold(true);
+  WorkerPool workers(*store, stalled, fetcher, single, listener, clock, metrics, log, options());
+  workers.start();
+  ASSERT_TRUE(fetcher.wait_held(1));
+  fetcher.release();
+  ASSERT_TRUE(eventually([&] { return stalled.calls.load() == 1; }, 5s));
+  enqueue(second);
+  ASSERT_TRUE(fetcher.wait_held(1));
+  fetcher.release();
+  EXPECT_TRUE(eventually([&] { return jobs_of(second.id).size() == 1; }, 5s));
+  EXPECT_TRUE(listener.finished().empty());  // neither is finished before its claim completes
+  stalled.gate.open();
+  ASSERT_TRUE(listener.wait_for(2));
+  workers.stop(0ms);
+  single.stop();
+  EXPECT_EQ(broker.leased(), 0u);
+  EXPECT_EQ(workers.counts().succeeded, 2u);
+}
+
 // Flags every claim as exhausted, as the Redis broker does past broker_max_deliveries.
 class ExhaustingBroker final : public test::ForwardingBroker {
  public:
