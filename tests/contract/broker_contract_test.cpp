@@ -312,6 +312,25 @@ TYPED_TEST(BrokerContract, ReleaseMakesTheRunClaimableAtOnce) {
   EXPECT_EQ(this->broker_->depth(), 0u);
 }
 
+TYPED_TEST(BrokerContract, CompletingAReleasedClaimLeavesItsRunQueuedAndHeld) {
+  this->enqueue_ids(1, 1);
+  auto claims = this->claim(1);
+  ASSERT_EQ(claims.size(), 1u);
+  ASSERT_TRUE(this->broker_->release(claims[0]));
+  auto stale = this->broker_->complete(claims[0]);  // the old claim is gone, the run is not
+  ASSERT_FALSE(stale.has_value());
+  EXPECT_EQ(stale.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(this->broker_->holding({1}).value(), std::vector<TaskId>{1});
+  auto refused = this->broker_->enqueue(Run{1, from_unix_ms(9'000), 1, false});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  auto again = this->claim(1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].run, claims[0].run);
+  ASSERT_TRUE(this->broker_->complete(again[0]));
+  EXPECT_TRUE(this->broker_->holding({1}).value().empty());
+}
+
 TYPED_TEST(BrokerContract, ReleaseWakesAWaitingClaim) {
   this->enqueue_ids(1, 1);
   auto claims = this->claim(1);

@@ -189,6 +189,27 @@ TEST_F(RedisBrokerTest, ExtendAllAndCompleteAllGoInChunks) {
   EXPECT_EQ(broker->holding(ids).value(), std::vector<TaskId>{});
 }
 
+TEST_F(RedisBrokerTest, AnUnreadableEntryOfADeadConsumerIsDroppedWhenReclaimed) {
+  auto broker = open();
+  ASSERT_TRUE(broker);
+  ASSERT_TRUE(broker->enqueue(run_of(1)));
+  // Something else wrote an entry that is not a run; a consumer took it and died.
+  ASSERT_NE(redis_server().command({"XADD", "fetchd:runs", "*", "garbage", "1"}), "");
+  ASSERT_EQ(redis_server().command({"XREADGROUP", "GROUP", "workers", "dead", "COUNT", "2",
+                                    "STREAMS", "fetchd:runs", ">"}),
+            "<2>");  // an array: both entries taken
+  auto reclaimed = broker->reclaim_expired(SystemClock().now() + std::chrono::hours(1));
+  ASSERT_TRUE(reclaimed.has_value());
+  EXPECT_EQ(*reclaimed, 1u);  // the run, not the garbage
+  EXPECT_NE(log_text().find("dropping unreadable stream entry"), std::string::npos);
+  auto claims = broker->claim(5, 0ms, 30s);
+  ASSERT_TRUE(claims.has_value());
+  ASSERT_EQ(claims->size(), 1u);
+  EXPECT_EQ((*claims)[0].run, run_of(1));
+  ASSERT_TRUE(broker->complete((*claims)[0]));
+  EXPECT_EQ(redis_server().command({"XLEN", "fetchd:runs"}), "0");
+}
+
 TEST_F(RedisBrokerTest, AnswersPing) {
   auto broker = open();
   ASSERT_TRUE(broker);

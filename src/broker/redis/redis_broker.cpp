@@ -48,17 +48,21 @@ return added)";
 // wait meanwhile.
 constexpr std::size_t kEnqueueChunk = 512;
 
-// KEYS: stream, then the held key of each run. ARGV: group, then each run's entry id and due
-// time. Each run atomically, so that none is ever half-done: the ack, the delete and the end
-// of the task's hold happen together or not at all. Returns 1 (done) or 0 (no longer
-// pending) per run.
+// KEYS: stream, then the held key of each run. ARGV: group, then each run's entry id. Each run
+// atomically, so that none is ever half-done: the ack, the delete and the end of the task's
+// hold happen together or not at all. An entry still pending is the run its task's hold was
+// taken for (only its completion ends the hold); one no longer pending was completed, or
+// released and queued again under a new entry, still holding its task: its hold is left
+// alone. Returns 1 (done) or 0 (no longer pending) per run.
 constexpr const char* kCompleteScript = R"(
 local acked = {}
 for i = 2, #KEYS do
-  local id = ARGV[2 * i - 2]
+  local id = ARGV[i]
   local n = redis.call('XACK', KEYS[1], ARGV[1], id)
-  if n == 1 then redis.call('XDEL', KEYS[1], id) end
-  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then redis.call('DEL', KEYS[i]) end
+  if n == 1 then
+    redis.call('XDEL', KEYS[1], id)
+    redis.call('DEL', KEYS[i])
+  end
   acked[i - 1] = n
 end
 return acked)";
@@ -416,15 +420,12 @@ std::vector<Result<void>> RedisBroker::complete_all(const std::vector<Claim>& cl
       [&](std::size_t first, std::size_t count) {
         std::vector<std::string> argv{"EVAL", kCompleteScript, std::to_string(count + 1),
                                       s.options.stream};
-        argv.reserve(4 + 3 * count + 1);
+        argv.reserve(4 + 2 * count + 1);
         for (std::size_t i = first; i < first + count; ++i) {
           argv.push_back(s.held_key(claims[i].run.task_id));
         }
         argv.push_back(s.options.group);
-        for (std::size_t i = first; i < first + count; ++i) {
-          argv.push_back(claims[i].receipt);
-          argv.push_back(std::to_string(to_unix_ms(claims[i].run.scheduled_at)));
-        }
+        for (std::size_t i = first; i < first + count; ++i) argv.push_back(claims[i].receipt);
         return argv;
       },
       "is no longer held (completed or released)");
@@ -527,7 +528,7 @@ Result<std::size_t> RedisBroker::reclaim_expired(TimePoint now) {
       if (!entry.run) {
         // Inline drop_unreadable: the commands mutex is already held.
         auto acked = s.commands.command(
-            {"EVAL", kCompleteScript, "1", s.options.stream, s.options.group, entry.id});
+            {"EVAL", kDropScript, "1", s.options.stream, s.options.group, entry.id});
         if (!acked) return tl::unexpected(acked.error());
         s.log->error("redis broker: dropping unreadable stream entry {}", entry.id);
         continue;
