@@ -44,9 +44,9 @@ for i = 3, #KEYS do
 end
 return added)";
 
-// Runs per enqueue script call: a call holds Redis for its duration, and the workers' claims
-// wait meanwhile.
-constexpr std::size_t kEnqueueChunk = 512;
+// Runs per script call (enqueue, complete, extend): a call holds Redis for its duration, and
+// every other client waits meanwhile.
+constexpr std::size_t kRunsPerScript = 512;
 
 // KEYS: stream, then the held key of each run. ARGV: group, then each run's entry id. Each run
 // atomically, so that none is ever half-done: the ack, the delete and the end of the task's
@@ -97,9 +97,6 @@ for i = 3, #ARGV do
   end
 end
 return extended)";
-
-// Runs per complete or extend script call, for the same reason as kEnqueueChunk.
-constexpr std::size_t kClaimChunk = 512;
 
 struct Entry {
   std::string id;
@@ -199,8 +196,8 @@ struct RedisBroker::Impl {
                                        std::string_view gone) {
     std::vector<Result<void>> results;
     results.reserve(claims.size());
-    for (std::size_t first = 0; first < claims.size(); first += kClaimChunk) {
-      const std::size_t count = std::min(kClaimChunk, claims.size() - first);
+    for (std::size_t first = 0; first < claims.size(); first += kRunsPerScript) {
+      const std::size_t count = std::min(kRunsPerScript, claims.size() - first);
       auto done = eval_each(call(first, count), count);
       if (!done) {  // this chunk and the ones after it: the next would most likely fail alike
         results.resize(claims.size(), tl::unexpected(done.error()));
@@ -318,8 +315,8 @@ std::vector<Result<void>> RedisBroker::enqueue_all(const std::vector<Run>& runs)
     std::lock_guard lock(s.fence_mutex);
     fence = s.fence;
   }
-  for (std::size_t first = 0; first < runs.size(); first += kEnqueueChunk) {
-    const std::size_t count = std::min(kEnqueueChunk, runs.size() - first);
+  for (std::size_t first = 0; first < runs.size(); first += kRunsPerScript) {
+    const std::size_t count = std::min(kRunsPerScript, runs.size() - first);
     std::vector<std::string> argv{"EVAL", kEnqueueScript, std::to_string(count + 2),
                                   s.options.stream, s.options.leader_key};
     argv.reserve(argv.size() + 5 * count + 1);
