@@ -705,13 +705,13 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       lock.unlock();
       if (!claims.empty()) {
         auto extended = broker_.extend_all(claims, options_.lease);
-        {
-          std::lock_guard relock(mutex_);
-          for (std::size_t i = 0; i < due.size() && i < extended.size(); ++i) {
-            if (extended[i]) due[i]->leased_at = now;
-          }
+        const std::size_t answered = std::min(extended.size(), due.size());
+        lock.lock();
+        for (std::size_t i = 0; i < answered; ++i) {
+          if (extended[i]) due[i]->leased_at = now;
         }
-        for (std::size_t i = 0; i < due.size() && i < extended.size(); ++i) {
+        lock.unlock();
+        for (std::size_t i = 0; i < answered; ++i) {
           if (!extended[i]) {
             log_->debug("workers: cannot extend the lease of task {}'s run: {}",
                         claims[i].run.task_id, extended[i].error().message);

@@ -31,7 +31,7 @@ struct WorkerOptions {
   std::uint64_t max_unrecorded_bytes = 64 * 1024 * 1024;
   std::chrono::milliseconds default_timeout{30'000};  // for tasks with max_execution_time 0
   std::uint64_t max_response_bytes = 10 * 1024 * 1024;
-  std::chrono::milliseconds lease{30'000};    // extended every lease / 3 while a run is in flight
+  std::chrono::milliseconds lease{30'000};    // renewed within lease / 2 while a run is in flight
   std::string worker_id;                      // on every job row; empty: "<hostname>:<pid>"
   unsigned parse_threads = 2;                 // JSON validation and hashing of large bodies
   std::size_t claim_batch = 64;               // runs per Broker::claim at most
