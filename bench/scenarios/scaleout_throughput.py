@@ -69,18 +69,20 @@ def run(bench: Bench) -> list[Row]:
         dues = [first + i * interval for i in range(count)]
         probes = [bench.load_probe(w) for w in workers]
         other_probe = bench.load_probe(scheduler)
-        backends_probe = bench.load_probe(pg, redis)
+        pg_probe, redis_probe, nginx_probe = (bench.load_probe(s) for s in (pg, redis, nginx))
         burst_run = engine.sample_bursts([w.port for w in workers], dues, interval, alive)
         worker_cores = sum(p.stop()[1] for p in probes)
         other_cores, scheduler_cores = other_probe.stop()
-        _, backend_cores = backends_probe.stop()
+        pg_cores, redis_cores, nginx_cores = (p.stop()[1]
+                                              for p in (pg_probe, redis_probe, nginx_probe))
         lag = lag_postgres(pg, int(dues[1 if count > 1 else 0] * 1000),
                            int((dues[-1] + interval) * 1000))
         rate = burst_run.rate(skip_first=count > 1)
         window = burst_run.last.at - burst_run.first.at
         finished = burst_run.last.runs - burst_run.first.runs
         failed = burst_run.last.bad_runs - burst_run.first.bad_runs
-        cpu_per_run = worker_cores * window / finished * 1e6 if finished else 0.0
+        per_run = lambda cores: cores * window / finished * 1e6 if finished else 0.0  # noqa: E731
+        all_cores = worker_cores + scheduler_cores + pg_cores + redis_cores + nginx_cores
         ratio = rate / raw.rate if rate and raw.rate else None
         load = f" (other load: {other_cores:.2f} cores)" if other_cores > OTHER_LOAD_LIMIT else ""
         scenario = f"scaleout {n_workers} worker{'s' if n_workers > 1 else ''} N={tasks}"
@@ -99,8 +101,11 @@ def run(bench: Bench) -> list[Row]:
                 scenario,
                 f"bursts: {engine.describe_bursts(burst_run, count > 1)}; lag {lag.text()}; "
                 f"failed {failed:.0f}; workers {worker_cores:.2f} cores "
-                f"({cpu_per_run:.0f} µs CPU/run), scheduler {scheduler_cores:.2f} cores, "
-                f"PostgreSQL + Redis {backend_cores:.2f} cores",
+                f"({per_run(worker_cores):.0f} µs CPU/run), scheduler {scheduler_cores:.2f} "
+                f"cores, PostgreSQL {pg_cores:.2f} cores ({per_run(pg_cores):.0f} µs/run), "
+                f"Redis {redis_cores:.2f} cores ({per_run(redis_cores):.0f} µs/run), nginx "
+                f"{nginx_cores:.2f} cores ({per_run(nginx_cores):.0f} µs/run); all of them "
+                f"{per_run(all_cores):.0f} µs CPU/run",
             ),
         ]
         if failed:
