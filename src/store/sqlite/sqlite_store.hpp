@@ -14,12 +14,13 @@ namespace fetchd {
 
 // When the WAL is copied back into the database file (see sqlite_checkpointer.hpp). Each time
 // the WAL starts over, the writer syncs its header (synchronous=NORMAL). SQLite's default of
-// 1 000 pages made that one fdatasync per 4 MB of WAL: under a steady load of runs, the writer
-// waited for the disk a quarter to a third of its time (docs/benchmarks.md). With 16 000 pages
-// between checkpoints it is one per 64 MB.
+// 1 000 pages made that one fdatasync per 4 MB of WAL: under a steady load of runs, on a disk
+// slow to flush, the writer waited for it a quarter to a third of its time. 4 000 pages make
+// it one per 16 MB; more would do better still, but the WAL's file keeps the largest size it
+// reached, and at 16 000 it reached the limit under a light load (docs/benchmarks.md).
 struct CheckpointLimits {
-  int pages = 16000;  // a background checkpoint from here on: 64 MB of 4 KB pages
-  int limit = 64000;  // the writer checkpoints itself from here on: 256 MB
+  int pages = 4000;   // a background checkpoint from here on: 16 MB of 4 KB pages
+  int limit = 16000;  // the writer checkpoints itself from here on: 64 MB
 };
 
 struct SqliteOptions {
