@@ -8,8 +8,7 @@
 // committing: when only a few frames are left after a pass, the checkpointer copies them while
 // holding the writer's mutex, so that the WAL starts over; under a load that never leaves so few
 // frames, the writer checkpoints itself at `limit` frames, as SQLite's auto-checkpoint would
-// have done at `pages`, which bounds the WAL whatever the load. Each start-over costs the
-// writer one sync of the WAL's header, so `pages` also sets how often the writer waits for it.
+// have done at `pages`, which bounds the WAL whatever the load.
 #pragma once
 
 #include <condition_variable>

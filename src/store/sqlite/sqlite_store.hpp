@@ -13,14 +13,11 @@
 namespace fetchd {
 
 // When the WAL is copied back into the database file (see sqlite_checkpointer.hpp). Each time
-// the WAL starts over, the writer syncs its header (synchronous=NORMAL). SQLite's default of
-// 1 000 pages made that one fdatasync per 4 MB of WAL: under a steady load of runs, on a disk
-// slow to flush, the writer waited for it a quarter to a third of its time. 4 000 pages make
-// it one per 16 MB; more would do better still, but the WAL's file keeps the largest size it
-// reached, and at 16 000 it reached the limit under a light load (docs/benchmarks.md).
+// the WAL starts over, the writer syncs its header (synchronous=NORMAL); more pages would mean
+// fewer of those syncs but a larger WAL file (both measured in docs/benchmarks.md).
 struct CheckpointLimits {
-  int pages = 4000;   // a background checkpoint from here on: 16 MB of 4 KB pages
-  int limit = 16000;  // the writer checkpoints itself from here on: 64 MB
+  int pages = 1000;  // a background checkpoint from here on: SQLite's default, 4 MB of 4 KB pages
+  int limit = 8000;  // the writer checkpoints itself from here on
 };
 
 struct SqliteOptions {
