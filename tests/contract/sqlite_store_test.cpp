@@ -367,6 +367,28 @@ TEST(SqliteCheckpoints, UnderALightLoadTheWalStartsOverAndStaysShort) {
   EXPECT_LT(wal, 1'500'000u) << "the WAL did not start over";
 }
 
+TEST(SqliteCheckpoints, OnceTheWalStartsOverItsFileIsCutBack) {
+  // A reader's transaction pins the WAL: no checkpoint can complete and the file grows with
+  // every commit. Once the reader is gone, the WAL starts over, and the writer cuts the file
+  // back to `wal_file` frames (16 pages of 4 KB here) instead of keeping its largest size.
+  CheckpointCase db(CheckpointLimits{16, 1'000'000, 16});
+  RawDb reader(db.path);
+  reader.exec("BEGIN");
+  (void)reader.rows("SELECT count(*) FROM tasks");
+  db.create_tasks(300);
+  const auto pinned = fs::file_size(db.path.string() + "-wal");
+  ASSERT_GT(pinned, 1'500'000u) << "the reader did not pin the WAL";
+  reader.exec("COMMIT");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto wal = pinned;
+  while ((wal = fs::file_size(db.path.string() + "-wal")) >= 300'000u &&
+         std::chrono::steady_clock::now() < deadline) {
+    db.create_tasks(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_LT(wal, 300'000u) << "the WAL file kept its size (" << pinned << " bytes pinned)";
+}
+
 TEST(SqliteCheckpoints, AtTheLimitTheWriterCheckpointsBeforeTheCommitReturns) {
   CheckpointCase db(CheckpointLimits{1, 1});  // every commit reaches the limit
   db.create_tasks(50);
@@ -384,10 +406,13 @@ TEST(SqliteCheckpoints, WithoutCheckpointsTheFileLagsTheWal) {
 TEST(SqliteCheckpoints, NonsensicalLimitsAreRefused) {
   TempDir dir;
   SqliteOptions options;
-  options.checkpoints = CheckpointLimits{10, 5};
-  auto store = open_sqlite_store((dir.path() / "f.db").string(), options);
-  ASSERT_FALSE(store);
-  EXPECT_EQ(store.error().code, ErrorCode::kInvalid);
+  for (const CheckpointLimits limits :
+       {CheckpointLimits{10, 5}, CheckpointLimits{0, 5}, CheckpointLimits{10, 20, -1}}) {
+    options.checkpoints = limits;
+    auto store = open_sqlite_store((dir.path() / "f.db").string(), options);
+    ASSERT_FALSE(store);
+    EXPECT_EQ(store.error().code, ErrorCode::kInvalid);
+  }
 }
 
 // --- the engine's tables ----------------------------------------------------------------------

@@ -1,17 +1,43 @@
 #include "store/sqlite/sqlite_checkpointer.hpp"
 
+#include <cstdint>
+#include <string>
 #include <utility>
 
 #include "core/thread_name.hpp"
 
 namespace fetchd::sqlite {
+namespace {
+
+// The WAL's file keeps the largest size it ever reached (a burst, or a long reader that kept
+// the WAL from starting over) unless journal_size_limit is set: then the writer's first commit
+// after the WAL starts over truncates the file to that many bytes (or to what it has written).
+Result<void> cut_back_wal_file(Connection& writer, int frames) {
+  std::int64_t page_size = 0;
+  {
+    auto query = writer.query("PRAGMA page_size");
+    if (!query) return tl::unexpected(query.error());
+    auto row = query->step();
+    if (!row) return tl::unexpected(row.error());
+    if (*row) page_size = query->int64(0);
+  }
+  // The WAL's header is 32 bytes, and each frame a 24-byte header and a page.
+  const std::int64_t bytes = 32 + std::int64_t{frames} * (24 + page_size);
+  return writer.exec("PRAGMA journal_size_limit = " + std::to_string(bytes));
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Checkpointer>> Checkpointer::start(const std::string& path,
                                                           Connection& writer,
                                                           std::mutex& writer_mutex,
                                                           CheckpointLimits limits) {
-  if (limits.pages < 1 || limits.limit < limits.pages) {
-    return fail(ErrorCode::kInvalid, "checkpoint limits must satisfy 1 <= pages <= limit");
+  if (limits.pages < 1 || limits.limit < limits.pages || limits.wal_file < 0) {
+    return fail(ErrorCode::kInvalid,
+                "checkpoint limits must satisfy 1 <= pages <= limit and 0 <= wal_file");
+  }
+  if (auto cut = cut_back_wal_file(writer, limits.wal_file); !cut) {
+    return tl::unexpected(cut.error());
   }
   auto own = Connection::open(path, ConnectionOptions{});
   if (!own) return tl::unexpected(own.error());

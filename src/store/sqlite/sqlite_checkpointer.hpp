@@ -8,7 +8,8 @@
 // committing: when only a few frames are left after a pass, the checkpointer copies them while
 // holding the writer's mutex, so that the WAL starts over; under a load that never leaves so few
 // frames, the writer checkpoints itself at `limit` frames, as SQLite's auto-checkpoint would
-// have done at `pages`, which bounds the WAL whatever the load.
+// have done at `pages`, which bounds the WAL whatever the load. Once the WAL starts over, the
+// writer's next commit cuts the WAL's file back to `wal_file` frames (journal_size_limit).
 #pragma once
 
 #include <condition_variable>
