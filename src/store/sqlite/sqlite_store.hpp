@@ -14,14 +14,14 @@ namespace fetchd {
 
 // When the WAL is copied back into the database file (see sqlite_checkpointer.hpp). Each time
 // the WAL starts over the writer stalls: the last copy, and the sync of the WAL's header
-// (synchronous=NORMAL). Under a load the checkpointer's thread cannot keep up with, that
-// happens at `limit` frames: a larger `limit` means fewer stalls, and a larger WAL file until
-// it starts over. Cutting the file back to `pages` instead of `wal_file` would truncate and
-// regrow it at nearly every start-over, which costs the writer more than the space is worth
-// (all measured in docs/benchmarks.md).
+// (synchronous=NORMAL); a `limit` of 64 000 showed no gain over 8 000 under a load the
+// checkpointer's thread cannot keep up with. The WAL's file can outgrow `limit` while readers
+// keep the WAL from starting over; it is cut back to `wal_file` frames once it does. Cutting it
+// back to `pages` would truncate and regrow it at nearly every start-over, which costs the
+// writer more than the space is worth (all measured in docs/benchmarks.md).
 struct CheckpointLimits {
   int pages = 1000;      // a background checkpoint from here on: SQLite's default, 4 MB of 4 KB
-  int limit = 64000;     // the writer checkpoints itself from here on: 256 MB
+  int limit = 8000;      // the writer checkpoints itself from here on: 32 MB
   int wal_file = 16000;  // once the WAL starts over, its file is cut back to this: 64 MB
 };
 
